@@ -1,0 +1,68 @@
+extension GatewayError {
+    /// The `error.type` string this error carries in the given dialect's envelope.
+    package func errorType(in dialect: Dialect) -> String {
+        switch dialect {
+        case .openAIChat:
+            switch kind {
+            case .invalidRequest, .notFound, .methodNotAllowed, .requestTooLarge, .requestTimeout: "invalid_request_error"
+            case .authentication: "authentication_error"
+            case .permission: "permission_error"
+            case .rateLimited: "rate_limit_error"
+            case .internalError, .upstream, .overloaded, .upstreamTimeout: "server_error"
+            }
+        case .anthropicMessages:
+            switch kind {
+            case .invalidRequest, .methodNotAllowed, .requestTimeout: "invalid_request_error"
+            case .authentication: "authentication_error"
+            case .permission: "permission_error"
+            case .notFound: "not_found_error"
+            case .requestTooLarge: "request_too_large"
+            case .rateLimited: "rate_limit_error"
+            case .internalError, .upstream: "api_error"
+            case .overloaded: "overloaded_error"
+            case .upstreamTimeout: "timeout_error"
+            }
+        }
+    }
+
+    /// The error envelope in the given dialect: OpenAI `{"error":{…}}`, Anthropic `{"type":"error","error":{…}}`.
+    package func envelope(in dialect: Dialect) -> JSON {
+        switch dialect {
+        case .openAIChat:
+            return [
+                "error": [
+                    "message": .string(message),
+                    "type": .string(errorType(in: dialect)),
+                    "param": parameter.map(JSON.string) ?? .null,
+                    "code": .string(code),
+                ]
+            ]
+        case .anthropicMessages:
+            return [
+                "type": "error",
+                "error": [
+                    "type": .string(errorType(in: dialect)),
+                    "message": .string(message),
+                ],
+            ]
+        }
+    }
+
+    /// The serialized envelope, ready to be sent as a response body.
+    package func responseBody(in dialect: Dialect) -> [UInt8] {
+        envelope(in: dialect).bytes
+    }
+
+    /// The error as one server-sent event for a stream already under way in the given dialect.
+    ///
+    /// Anthropic streams carry `event: error`; OpenAI streams carry a `data:` line holding the
+    /// error envelope, which the OpenAI SDKs raise as an API error.
+    package func streamEvent(in dialect: Dialect) -> [UInt8] {
+        var output: [UInt8] = []
+        if dialect == .anthropicMessages { output.append(contentsOf: "event: error\n".utf8) }
+        output.append(contentsOf: "data: ".utf8)
+        envelope(in: dialect).serialize(into: &output)
+        output.append(contentsOf: "\n\n".utf8)
+        return output
+    }
+}

@@ -1,0 +1,4 @@
+import CCurl
+import NIOCore
+import Yams
+import Logging

@@ -1,0 +1,2 @@
+import Supervisor
+print("rosetta")
