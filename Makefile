@@ -1,0 +1,35 @@
+# rosettad: the two Quick start commands are `make run` and `make test`.
+SWIFT ?= swift
+BIN := .build/debug
+
+.PHONY: run test build setup-build setup-test unit-test conformance-test bench clean
+
+## Build and start rosettad in user mode with the default config (~/.config/rosetta/config.yaml).
+run: setup-build build
+	$(BIN)/rosettad serve --user
+
+## Install what is missing, build, and run the whole test suite (Swift unit tests, then live tests with real SDKs).
+test: setup-test build unit-test conformance-test
+
+setup-build:
+	scripts/setup.sh build
+
+setup-test:
+	scripts/setup.sh test
+
+build:
+	$(SWIFT) build --build-tests
+
+unit-test:
+	$(SWIFT) test --skip-build
+
+conformance-test:
+	ROSETTAD_BIN=$(BIN)/rosettad ROSETTA_BIN=$(BIN)/rosetta .venv/bin/python -m pytest -q Tests/conformance
+
+## Measure latency, throughput and CPU through rosettad against the direct upstream (release build).
+bench: setup-build
+	$(SWIFT) build -c release
+	scripts/bench.sh
+
+clean:
+	rm -rf .build .venv

@@ -1,0 +1,336 @@
+import Yams
+
+/// The kinds of upstream provider a config may declare.
+package enum ProviderType: String, Sendable, CaseIterable {
+    /// An OpenAI-compatible Chat Completions endpoint; `base_url` includes `/v1`.
+    case openAIChat = "openai_chat"
+    /// An Anthropic Messages endpoint; `base_url` is the host root (the gateway appends `/v1/messages`).
+    case anthropic
+
+    /// The wire dialect this provider type speaks.
+    package var dialect: Dialect {
+        switch self {
+        case .openAIChat: .openAIChat
+        case .anthropic: .anthropicMessages
+        }
+    }
+}
+
+/// One upstream provider as configured.
+package struct ProviderConfig: Sendable, Equatable {
+    /// The provider's name, as models refer to it.
+    package var name: String
+    /// The provider's type, which fixes its dialect and URL layout.
+    package var type: ProviderType
+    /// The base URL, without a trailing slash.
+    package var baseURL: String
+    /// The API key sent upstream, if any; a secret, never logged.
+    package var apiKey: String?
+    /// Extra headers sent with every upstream request.
+    package var headers: [(name: String, value: String)]
+    /// A CA bundle for verifying the upstream's certificate, when not the system's.
+    package var caFile: String?
+
+    package static func == (lhs: ProviderConfig, rhs: ProviderConfig) -> Bool {
+        lhs.name == rhs.name && lhs.type == rhs.type && lhs.baseURL == rhs.baseURL && lhs.apiKey == rhs.apiKey
+            && lhs.headers.elementsEqual(rhs.headers, by: { $0 == $1 }) && lhs.caFile == rhs.caFile
+    }
+}
+
+/// A capability a model may declare; a model without declared capabilities is assumed to accept everything.
+package enum ModelCapability: String, Sendable, CaseIterable {
+    /// Text input and output.
+    case text
+    /// Image input.
+    case vision
+    /// Tool (function) calling.
+    case tools
+    /// Reasoning / extended thinking.
+    case reasoning
+}
+
+/// One model alias as configured: what clients call it, and where it goes.
+package struct ModelConfig: Sendable, Equatable {
+    /// The name clients use.
+    package var alias: String
+    /// The provider that serves it.
+    package var provider: String
+    /// The name the upstream knows it by.
+    package var upstreamModel: String
+    /// The declared capabilities; empty means undeclared.
+    package var capabilities: Set<ModelCapability>
+    /// The `max_tokens` filled in for upstreams that require it when the client sends none.
+    package var defaultMaxTokens: Int
+}
+
+/// Timeouts for requests to upstream providers.
+package struct UpstreamTimeouts: Sendable, Equatable {
+    /// How long to wait for a connection to an upstream.
+    package var connect: Duration = .seconds(10)
+    /// How long an upstream may stay silent mid-response before the request fails.
+    package var idle: Duration = .seconds(300)
+
+    /// The defaults.
+    package init() {}
+}
+
+/// A tenant gateway's whole configuration, loaded from YAML.
+package struct GatewayConfig: Sendable, Equatable {
+    /// The `max_tokens` used for Anthropic-format upstreams when neither the client nor the model config gives one.
+    package static let fallbackMaxTokens = 8192
+
+    /// Providers by name, in file order.
+    package var providers: [ProviderConfig]
+    /// Models by alias, in file order.
+    package var models: [ModelConfig]
+    /// Limits on client requests.
+    package var limits: HTTPFrontLimits
+    /// Upstream timeouts.
+    package var upstreamTimeouts: UpstreamTimeouts
+    /// How long SIGTERM waits for in-flight requests and streams before closing them.
+    package var shutdownGrace: Duration
+
+    /// Creates a configuration.
+    package init(
+        providers: [ProviderConfig] = [],
+        models: [ModelConfig] = [],
+        limits: HTTPFrontLimits = HTTPFrontLimits(),
+        upstreamTimeouts: UpstreamTimeouts = UpstreamTimeouts(),
+        shutdownGrace: Duration = .seconds(30)
+    ) {
+        self.providers = providers
+        self.models = models
+        self.limits = limits
+        self.upstreamTimeouts = upstreamTimeouts
+        self.shutdownGrace = shutdownGrace
+    }
+
+    /// The provider with a given name.
+    package func provider(named name: String) -> ProviderConfig? {
+        providers.first { $0.name == name }
+    }
+}
+
+/// A configuration file that could not be used, with the file, line and reason.
+package struct ConfigError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// A stable code (`yaml_syntax`, `missing_env`, `invalid_value`, `unknown_provider`, …).
+    package var code: String
+    /// What is wrong and how to fix it.
+    package var message: String
+    /// The file the problem is in.
+    package var file: String
+    /// The 1-based line, when known.
+    package var line: Int?
+
+    /// `file:line: message`, the conventional compiler-style location prefix.
+    package var description: String {
+        if let line { return "\(file):\(line): \(message)" }
+        return "\(file): \(message)"
+    }
+}
+
+extension GatewayConfig {
+    /// Parses a configuration from YAML text, substituting `${VAR}` from `environment` in every string value.
+    ///
+    /// `$${` stands for a literal `${`. A missing variable, an unknown key, a wrong type or a model
+    /// naming an undeclared provider is an error naming the file and line.
+    package static func parse(yaml: String, file: String, environment: [String: String]) throws(ConfigError) -> GatewayConfig {
+        var reader = ConfigReader(file: file, environment: environment)
+        return try reader.read(yaml: yaml)
+    }
+}
+
+/// Walks a composed YAML node tree into a `GatewayConfig`, keeping line numbers for errors.
+private struct ConfigReader {
+    let file: String
+    let environment: [String: String]
+
+    func error(_ code: String, _ message: String, at node: Node?) -> ConfigError {
+        ConfigError(code: code, message: message, file: file, line: node?.mark?.line)
+    }
+
+    mutating func read(yaml: String) throws(ConfigError) -> GatewayConfig {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch let yamlError as YamlError {
+            throw ConfigError(code: "yaml_syntax", message: "YAML syntax error: \(yamlError)", file: file, line: nil)
+        } catch {
+            throw ConfigError(code: "yaml_syntax", message: "YAML syntax error: \(error)", file: file, line: nil)
+        }
+        var config = GatewayConfig()
+        guard let root else { return config }
+        let top = try mapping(root, "the top level")
+        try rejectUnknownKeys(top, allowed: ["providers", "models", "limits", "upstream", "shutdown_grace_seconds"], in: "the top level")
+        if let providers = value(top, "providers") {
+            for (key, node) in try mapping(providers, "providers") {
+                config.providers.append(try readProvider(name: try string(key), node))
+            }
+        }
+        if let limits = value(top, "limits") {
+            let map = try mapping(limits, "limits")
+            try rejectUnknownKeys(map, allowed: ["max_body_bytes", "max_header_bytes", "request_timeout_seconds", "idle_timeout_seconds"], in: "limits")
+            if let node = value(map, "max_body_bytes") { config.limits.maxBodyBytes = try positiveInt(node) }
+            if let node = value(map, "max_header_bytes") { config.limits.maxHeaderBytes = try positiveInt(node) }
+            if let node = value(map, "request_timeout_seconds") { config.limits.requestReadTimeout = try seconds(node) }
+            if let node = value(map, "idle_timeout_seconds") { config.limits.idleTimeout = try seconds(node) }
+        }
+        if let upstream = value(top, "upstream") {
+            let map = try mapping(upstream, "upstream")
+            try rejectUnknownKeys(map, allowed: ["connect_timeout_seconds", "idle_timeout_seconds"], in: "upstream")
+            if let node = value(map, "connect_timeout_seconds") { config.upstreamTimeouts.connect = try seconds(node) }
+            if let node = value(map, "idle_timeout_seconds") { config.upstreamTimeouts.idle = try seconds(node) }
+        }
+        if let node = value(top, "shutdown_grace_seconds") { config.shutdownGrace = try seconds(node) }
+        if let models = value(top, "models") {
+            for (key, node) in try mapping(models, "models") {
+                let model = try readModel(alias: try string(key), node)
+                guard config.provider(named: model.provider) != nil else {
+                    let known = config.providers.map(\.name).joined(separator: ", ")
+                    throw error("unknown_provider", "model '\(model.alias)' names provider '\(model.provider)', which is not declared under providers (declared: \(known.isEmpty ? "none" : known))", at: value(try mapping(node, "model"), "provider"))
+                }
+                config.models.append(model)
+            }
+        }
+        return config
+    }
+
+    func readProvider(name: String, _ node: Node) throws(ConfigError) -> ProviderConfig {
+        let map = try mapping(node, "provider '\(name)'")
+        try rejectUnknownKeys(map, allowed: ["type", "base_url", "api_key", "headers", "ca_file"], in: "provider '\(name)'")
+        guard let typeNode = value(map, "type") else {
+            throw error("missing_key", "provider '\(name)' needs a 'type' (one of: \(ProviderType.allCases.map(\.rawValue).joined(separator: ", ")))", at: node)
+        }
+        let typeName = try string(typeNode)
+        guard let type = ProviderType(rawValue: typeName) else {
+            throw error("invalid_value", "provider '\(name)' has unknown type '\(typeName)' (known: \(ProviderType.allCases.map(\.rawValue).joined(separator: ", ")))", at: typeNode)
+        }
+        guard let baseNode = value(map, "base_url") else {
+            throw error("missing_key", "provider '\(name)' needs a 'base_url'", at: node)
+        }
+        var baseURL = try string(baseNode)
+        guard baseURL.hasPrefix("http://") || baseURL.hasPrefix("https://") else {
+            throw error("invalid_value", "provider '\(name)': base_url must start with http:// or https://", at: baseNode)
+        }
+        while baseURL.hasSuffix("/") { baseURL.removeLast() }
+        var headers: [(name: String, value: String)] = []
+        if let headerNode = value(map, "headers") {
+            for (key, valueNode) in try mapping(headerNode, "headers") {
+                headers.append((name: try string(key), value: try string(valueNode)))
+            }
+        }
+        let apiKey = try value(map, "api_key").map { node throws(ConfigError) in try string(node) }
+        let caFile = try value(map, "ca_file").map { node throws(ConfigError) in try string(node) }
+        return ProviderConfig(name: name, type: type, baseURL: baseURL, apiKey: apiKey?.isEmpty == true ? nil : apiKey, headers: headers, caFile: caFile)
+    }
+
+    func readModel(alias: String, _ node: Node) throws(ConfigError) -> ModelConfig {
+        let map = try mapping(node, "model '\(alias)'")
+        try rejectUnknownKeys(map, allowed: ["provider", "upstream_model", "capabilities", "max_tokens"], in: "model '\(alias)'")
+        guard let providerNode = value(map, "provider") else {
+            throw error("missing_key", "model '\(alias)' needs a 'provider'", at: node)
+        }
+        let upstreamModel = try value(map, "upstream_model").map { node throws(ConfigError) in try string(node) } ?? alias
+        var capabilities: Set<ModelCapability> = []
+        if let capabilityNode = value(map, "capabilities") {
+            guard case .sequence(let sequence) = capabilityNode else {
+                throw error("invalid_type", "model '\(alias)': capabilities must be a list, e.g. [text, vision, tools, reasoning]", at: capabilityNode)
+            }
+            for item in sequence {
+                let name = try string(item)
+                guard let capability = ModelCapability(rawValue: name) else {
+                    throw error("invalid_value", "model '\(alias)': unknown capability '\(name)' (known: \(ModelCapability.allCases.map(\.rawValue).joined(separator: ", ")))", at: item)
+                }
+                capabilities.insert(capability)
+            }
+        }
+        let maxTokens = try value(map, "max_tokens").map { node throws(ConfigError) in try positiveInt(node) } ?? GatewayConfig.fallbackMaxTokens
+        return ModelConfig(alias: alias, provider: try string(providerNode), upstreamModel: upstreamModel, capabilities: capabilities, defaultMaxTokens: maxTokens)
+    }
+
+    // MARK: Node helpers
+
+    func mapping(_ node: Node, _ what: String) throws(ConfigError) -> [(Node, Node)] {
+        guard case .mapping(let mapping) = node else {
+            if case .scalar(let scalar) = node, scalar.string.isEmpty || scalar.string == "~" || scalar.string == "null" { return [] }
+            throw error("invalid_type", "\(what) must be a mapping of keys to values", at: node)
+        }
+        return mapping.map { ($0.key, $0.value) }
+    }
+
+    func value(_ mapping: [(Node, Node)], _ key: String) -> Node? {
+        mapping.first { $0.0.scalar?.string == key }?.1
+    }
+
+    func rejectUnknownKeys(_ mapping: [(Node, Node)], allowed: Set<String>, in what: String) throws(ConfigError) {
+        for (key, _) in mapping {
+            let name = key.scalar?.string ?? "?"
+            if !allowed.contains(name) {
+                throw error("unknown_key", "unknown key '\(name)' in \(what) (allowed: \(allowed.sorted().joined(separator: ", ")))", at: key)
+            }
+        }
+    }
+
+    func string(_ node: Node) throws(ConfigError) -> String {
+        guard case .scalar(let scalar) = node else {
+            throw error("invalid_type", "expected a single value, found a \(node.isMapping ? "mapping" : "list")", at: node)
+        }
+        return try substitute(scalar.string, at: node)
+    }
+
+    func positiveInt(_ node: Node) throws(ConfigError) -> Int {
+        let text = try string(node)
+        guard let number = Int(text), number > 0 else {
+            throw error("invalid_value", "expected a positive integer, found '\(text)'", at: node)
+        }
+        return number
+    }
+
+    func seconds(_ node: Node) throws(ConfigError) -> Duration {
+        let text = try string(node)
+        guard let number = Double(text), number > 0, number.isFinite else {
+            throw error("invalid_value", "expected a positive number of seconds, found '\(text)'", at: node)
+        }
+        return .milliseconds(Int64(number * 1000))
+    }
+
+    /// Replaces every `${NAME}` with the environment's value; `$${` yields a literal `${`.
+    func substitute(_ text: String, at node: Node) throws(ConfigError) -> String {
+        guard text.contains("$") else { return text }
+        var result = ""
+        var rest = Substring(text)
+        while let dollar = rest.firstIndex(of: "$") {
+            result += rest[..<dollar]
+            let after = rest[dollar...]
+            if after.hasPrefix("$${") {
+                result += "${"
+                rest = after.dropFirst(3)
+            } else if after.hasPrefix("${") {
+                guard let close = after.firstIndex(of: "}") else {
+                    throw error("invalid_value", "unterminated '${' in '\(text)'", at: node)
+                }
+                let name = String(after[after.index(after.startIndex, offsetBy: 2)..<close])
+                guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+                    throw error("invalid_value", "invalid variable name '\(name)' in '${…}'", at: node)
+                }
+                guard let replacement = environment[name] else {
+                    throw error("missing_env", "environment variable \(name) is not set (referenced as ${\(name)})", at: node)
+                }
+                result += replacement
+                rest = after[after.index(after: close)...]
+            } else {
+                result += "$"
+                rest = after.dropFirst()
+            }
+        }
+        result += rest
+        return result
+    }
+}
+
+extension Node {
+    fileprivate var isMapping: Bool {
+        if case .mapping = self { return true }
+        return false
+    }
+}

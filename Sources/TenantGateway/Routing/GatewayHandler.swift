@@ -1,0 +1,316 @@
+import Logging
+import NIOHTTP1
+
+/// Answers the tenant's control requests (token, status), which are served only on the Unix socket.
+package protocol TenantControl: Sendable {
+    /// The tenant's status as a JSON object, with no secrets in it.
+    func status() async -> JSON
+}
+
+/// One tenant's request handler: checks credentials, routes by path and model, translates and relays.
+package struct GatewayHandler: GatewayRequestHandler {
+    /// The largest whole upstream body the gateway collects before translating it.
+    package static let maxUpstreamBodyBytes = 64 * 1024 * 1024
+
+    let catalog: ModelCatalog
+    let providers: [String: any UpstreamProvider]
+    let upstream: UpstreamHTTPClient
+    let token: TenantTokenStore
+    let control: (any TenantControl)?
+    let logger: Logger
+
+    /// Creates the handler for a tenant's configuration.
+    package init(
+        config: GatewayConfig,
+        upstream: UpstreamHTTPClient,
+        token: TenantTokenStore,
+        control: (any TenantControl)?,
+        logger: Logger,
+        extraProviders: [String: any UpstreamProvider] = [:]
+    ) {
+        self.catalog = ModelCatalog(config: config)
+        var providers: [String: any UpstreamProvider] = extraProviders
+        for provider in config.providers where providers[provider.name] == nil {
+            providers[provider.name] = HTTPProvider(config: provider, timeouts: config.upstreamTimeouts)
+        }
+        self.providers = providers
+        self.upstream = upstream
+        self.token = token
+        self.control = control
+        self.logger = logger
+    }
+
+    /// Routes one request and writes its response.
+    package func handle(_ request: GatewayRequest, writer: some ResponseWriter) async {
+        var logger = self.logger
+        logger[metadataKey: "request.id"] = "\(request.id)"
+        let dialect = request.clientDialect
+        do {
+            if request.origin == .loopbackTCP { try authenticate(request) }
+            try await route(request, writer: writer, logger: logger)
+        } catch {
+            logger.info("request failed", metadata: [
+                "error.code": "\(error.code)", "http.status": "\(error.status)", "http.path": "\(request.path)",
+            ])
+            try? await writer.writeWhole(
+                status: HTTPResponseStatus(statusCode: error.status),
+                headers: Self.errorHeaders(error),
+                body: error.responseBody(in: dialect))
+        }
+    }
+
+    // MARK: Authentication
+
+    /// Requires the tenant token as `Authorization: Bearer` or `x-api-key` on the loopback port.
+    func authenticate(_ request: GatewayRequest) throws(GatewayError) {
+        for value in request.headers[canonicalForm: "authorization"] {
+            let parts = value.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+            if parts.count == 2, parts[0].lowercased() == "bearer", token.matches(parts[1].utf8) { return }
+        }
+        for value in request.headers[canonicalForm: "x-api-key"] where token.matches(value.utf8) { return }
+        let presented = request.headers.contains(name: "authorization") || request.headers.contains(name: "x-api-key")
+        throw GatewayError(
+            .authentication,
+            code: presented ? "invalid_api_key" : "missing_api_key",
+            message: presented
+                ? "The token presented is not this user's rosetta token. Get the current one with `rosetta token`."
+                : "This port needs the user's rosetta token as `Authorization: Bearer <token>` or `x-api-key: <token>`; get it with `rosetta token`.")
+    }
+
+    // MARK: Routing
+
+    /// Normalizes the path so that clients with and without `/v1` in their base URL land on the same route.
+    static func routeKey(_ path: String) -> Substring {
+        var trimmed = Substring(path)
+        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        if trimmed.hasPrefix("/v1/") { return trimmed.dropFirst(3) }
+        return trimmed
+    }
+
+    func route(_ request: GatewayRequest, writer: some ResponseWriter, logger: Logger) async throws(GatewayError) {
+        let key = Self.routeKey(request.path)
+        switch (request.method, key) {
+        case (.POST, "/chat/completions"):
+            try await relay(request, client: .openAIChat, writer: writer, logger: logger)
+        case (.POST, "/messages"):
+            try await relay(request, client: .anthropicMessages, writer: writer, logger: logger)
+        case (.GET, "/models"):
+            try await writeJSON(modelList(anthropicShape: request.headers.contains(name: "anthropic-version")), to: writer)
+        case (.GET, _) where key.hasPrefix("/models/"):
+            let name = String(key.dropFirst("/models/".count))
+            let route = try catalog.resolve(name.removingPercentEncoding ?? name)
+            try await writeJSON(modelEntry(route.model, anthropicShape: request.headers.contains(name: "anthropic-version")), to: writer)
+        case (.GET, "/health"), (.HEAD, "/health"):
+            try await writeJSON(["status": "ok", "version": .string(RosettaVersion.current)], to: writer)
+        case (_, _) where key.hasPrefix("/rosetta/"):
+            try await controlRoute(request, key: key, writer: writer)
+        case (_, "/chat/completions"), (_, "/messages"), (_, "/models"), (_, "/health"):
+            throw GatewayError(.methodNotAllowed, code: "method_not_allowed", message: "\(request.method.rawValue) is not allowed on \(request.path).")
+        default:
+            throw GatewayError(.notFound, code: "route_not_found", message: "No route for \(request.method.rawValue) \(request.path). Served: POST /v1/chat/completions, POST /v1/messages, GET /v1/models, GET /health.")
+        }
+    }
+
+    // MARK: Control routes (Unix socket only)
+
+    func controlRoute(_ request: GatewayRequest, key: Substring, writer: some ResponseWriter) async throws(GatewayError) {
+        guard case .unixSocket = request.origin else {
+            throw GatewayError(.permission, code: "control_on_socket_only", message: "Control routes are served only on the user's Unix socket.")
+        }
+        switch (request.method, key) {
+        case (.GET, "/rosetta/v1/token"):
+            try await writeJSON(["token": .string(token.token)], to: writer)
+        case (.POST, "/rosetta/v1/token/rotate"):
+            do {
+                let fresh = try token.rotate()
+                logger.notice("tenant token rotated")
+                try await writeJSON(["token": .string(fresh)], to: writer)
+            } catch let error as SecretFileError {
+                throw GatewayError(.internalError, code: "token_rotation_failed", message: "Could not write the new token: \(error.message)", cause: error)
+            } catch let error as GatewayError {
+                throw error
+            } catch {
+                throw GatewayError(.internalError, code: "token_rotation_failed", message: "Could not rotate the token.", cause: error)
+            }
+        case (.GET, "/rosetta/v1/status"):
+            var status = await control?.status() ?? [:]
+            status["models"] = .array(catalog.models.map { .string($0.alias) })
+            try await writeJSON(status, to: writer)
+        default:
+            throw GatewayError(.notFound, code: "route_not_found", message: "No control route \(request.method.rawValue) \(request.path).")
+        }
+    }
+
+    // MARK: Relaying to an upstream
+
+    func relay(_ request: GatewayRequest, client: Dialect, writer: some ResponseWriter, logger: Logger) async throws(GatewayError) {
+        let body: JSON
+        do {
+            body = try JSON.parse(request.body)
+        } catch {
+            throw GatewayError(.invalidRequest, code: "invalid_json", message: "The request body is not valid JSON: \(error.description).", cause: error)
+        }
+        guard case .object = body else {
+            throw GatewayError(.invalidRequest, code: "invalid_request", message: "The request body must be a JSON object, not \(body.typeName).")
+        }
+        guard let modelName = body["model"]?.stringValue, !modelName.isEmpty else {
+            throw GatewayError(.invalidRequest, code: "missing_model", message: "The request needs a 'model' string naming a configured model.", parameter: "model")
+        }
+        let route = try catalog.resolve(modelName)
+        guard let provider = providers[route.provider.name] else {
+            throw GatewayError(.internalError, code: "provider_missing", message: "The provider '\(route.provider.name)' of model '\(route.model.alias)' is not available.")
+        }
+        var logger = logger
+        logger[metadataKey: "model"] = "\(route.model.alias)"
+        logger[metadataKey: "upstream"] = "\(provider.name)"
+        let call = try Translation.prepareRequest(
+            body, client: client, upstream: provider.dialect,
+            upstreamModel: route.model.upstreamModel, defaultMaxTokens: route.model.defaultMaxTokens)
+        let upstreamRequest = try await provider.request(for: call, route: route, clientHeaders: request.headers)
+
+        let response: UpstreamResponse
+        do {
+            response = try await upstream.execute(upstreamRequest)
+        } catch {
+            throw Self.transportError(error, provider: provider.name)
+        }
+        guard (200..<300).contains(response.status) else {
+            let errorBody = (try? await response.collectBody(upTo: 1 << 20)) ?? []
+            var failure = Translation.decodeUpstreamError(status: response.status, body: errorBody, upstream: provider.dialect)
+            if response.status == 401 || response.status == 403 {
+                // The upstream refused the gateway's credentials, not the client's: a configuration problem.
+                failure = GatewayError(.upstream, code: "upstream_authentication_failed",
+                    message: "The upstream '\(provider.name)' refused the configured credentials (HTTP \(response.status)): \(failure.message)",
+                    status: 502, cause: failure)
+            }
+            if let retryAfter = response.headers.first(where: { $0.name.lowercased() == "retry-after" }).flatMap({ Int($0.value) }) {
+                failure.retryAfter = retryAfter
+            }
+            logger.info("upstream answered with an error", metadata: ["http.status": "\(response.status)"])
+            throw failure
+        }
+        if call.stream {
+            await relayStream(response, client: client, upstream: provider.dialect, clientModel: route.model.alias, includeUsage: call.includeUsage, writer: writer, logger: logger)
+        } else {
+            let upstreamBody: [UInt8]
+            do {
+                upstreamBody = try await response.collectBody(upTo: Self.maxUpstreamBodyBytes)
+            } catch {
+                throw Self.transportError(error, provider: provider.name)
+            }
+            let clientBody = try Translation.translateResponse(upstreamBody, upstream: provider.dialect, client: client, clientModel: route.model.alias)
+            do {
+                try await writer.writeWhole(status: .ok, headers: Self.jsonHeaders, body: clientBody)
+            } catch {
+                logger.debug("client went away before the response was written")
+            }
+        }
+    }
+
+    /// Streams an upstream SSE response to the client, translating each event as it arrives.
+    func relayStream(
+        _ response: UpstreamResponse, client: Dialect, upstream: Dialect, clientModel: String, includeUsage: Bool,
+        writer: some ResponseWriter, logger: Logger
+    ) async {
+        var translator = StreamTranslator(upstream: upstream, client: client, clientModel: clientModel, includeUsage: includeUsage)
+        do {
+            try await writer.startStream(status: .ok, headers: Self.streamHeaders)
+        } catch {
+            return
+        }
+        do {
+            do {
+                for try await chunk in response.body {
+                    let output = translator.feed(chunk)
+                    if !output.isEmpty { try await writer.writeChunk(output) }
+                    if translator.isFinished { break }
+                }
+                let tail = try translator.finish()
+                if !tail.isEmpty { try await writer.writeChunk(tail) }
+            } catch let failure as GatewayError {
+                logger.warning("upstream stream failed", metadata: ["error.code": "\(failure.code)"])
+                try await writer.writeChunk(failure.streamEvent(in: client))
+            } catch let failure as UpstreamError {
+                let error = Self.transportError(failure, provider: "upstream")
+                logger.warning("upstream stream broke off", metadata: ["error.code": "\(error.code)"])
+                try await writer.writeChunk(error.streamEvent(in: client))
+            }
+            try await writer.finishStream()
+        } catch {
+            // The client went away: leaving the loop drops the upstream body, which aborts the transfer.
+            logger.info("client disconnected mid-stream; upstream transfer aborted")
+        }
+    }
+
+    // MARK: Helpers
+
+    static let jsonHeaders: HTTPHeaders = ["content-type": "application/json"]
+    static let streamHeaders: HTTPHeaders = ["content-type": "text/event-stream", "cache-control": "no-cache"]
+
+    static func errorHeaders(_ error: GatewayError) -> HTTPHeaders {
+        var headers = jsonHeaders
+        if let retryAfter = error.retryAfter { headers.add(name: "retry-after", value: String(retryAfter)) }
+        return headers
+    }
+
+    static func transportError(_ error: any Error, provider: String) -> GatewayError {
+        guard let failure = error as? UpstreamError else {
+            return GatewayError(.upstream, code: "upstream_failed", message: "The request to upstream '\(provider)' failed.", cause: error)
+        }
+        switch failure.code {
+        case .timedOut:
+            return GatewayError(.upstreamTimeout, code: "upstream_timeout", message: "Upstream '\(provider)' did not answer in time: \(failure.message)", cause: failure)
+        case .connectFailed:
+            return GatewayError(.upstream, code: "upstream_unreachable", message: "Upstream '\(provider)' is unreachable: \(failure.message)", cause: failure)
+        default:
+            return GatewayError(.upstream, code: "upstream_failed", message: "The request to upstream '\(provider)' failed: \(failure.message)", cause: failure)
+        }
+    }
+
+    func writeJSON(_ value: JSON, to writer: some ResponseWriter) async throws(GatewayError) {
+        do {
+            try await writer.writeWhole(status: .ok, headers: Self.jsonHeaders, body: value.bytes)
+        } catch {
+            logger.debug("client went away before the response was written")
+        }
+    }
+
+    func modelList(anthropicShape: Bool) -> JSON {
+        let entries = catalog.models.map { modelEntry($0, anthropicShape: anthropicShape) }
+        if anthropicShape {
+            return [
+                "data": .array(entries),
+                "has_more": false,
+                "first_id": catalog.models.first.map { .string($0.alias) } ?? .null,
+                "last_id": catalog.models.last.map { .string($0.alias) } ?? .null,
+            ]
+        }
+        return ["object": "list", "data": .array(entries)]
+    }
+
+    func modelEntry(_ model: ModelConfig, anthropicShape: Bool) -> JSON {
+        if anthropicShape {
+            return ["type": "model", "id": .string(model.alias), "display_name": .string(model.alias), "created_at": "1970-01-01T00:00:00Z"]
+        }
+        return ["id": .string(model.alias), "object": "model", "created": 0, "owned_by": .string(model.provider)]
+    }
+}
+
+extension String {
+    /// The string with `%XX` escapes decoded, or `nil` when an escape is malformed or the result is not UTF-8.
+    var removingPercentEncoding: String? {
+        guard contains("%") else { return self }
+        var bytes: [UInt8] = []
+        var iterator = utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%") {
+                guard let high = iterator.next(), let low = iterator.next(),
+                      let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) else { return nil }
+                bytes.append(value)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,79 @@
+import NIOHTTP1
+
+/// An upstream that serves models: it turns a translated call into an HTTP request it can send.
+///
+/// Providers differ in URL layout, credentials and transport (a direct URL, later an SSH
+/// tunnel's socket or a Globus bearer token); the gateway treats them all alike.
+package protocol UpstreamProvider: Sendable {
+    /// The provider's configured name, for logs and errors.
+    var name: String { get }
+    /// The dialect its endpoint speaks.
+    var dialect: Dialect { get }
+    /// Builds the HTTP request for a translated call to one of its models.
+    func request(for call: UpstreamCall, route: ModelRoute, clientHeaders: HTTPHeaders) async throws(GatewayError) -> UpstreamRequest
+}
+
+/// A provider reached by plain HTTP(S) with a static API key: `openai_chat` and `anthropic`.
+package struct HTTPProvider: UpstreamProvider {
+    /// The Anthropic API version sent when the client did not name one.
+    package static let defaultAnthropicVersion = "2023-06-01"
+
+    /// The configuration it was built from.
+    package let config: ProviderConfig
+    /// Upstream timeouts.
+    package let timeouts: UpstreamTimeouts
+    private let endpointURL: String
+
+    /// Creates the provider for a configured `openai_chat` or `anthropic` entry.
+    package init(config: ProviderConfig, timeouts: UpstreamTimeouts) {
+        self.config = config
+        self.timeouts = timeouts
+        switch config.type {
+        case .openAIChat: endpointURL = config.baseURL + "/chat/completions"
+        case .anthropic: endpointURL = config.baseURL + "/v1/messages"
+        }
+    }
+
+    /// The provider's configured name.
+    package var name: String { config.name }
+
+    /// The dialect of its type.
+    package var dialect: Dialect { config.type.dialect }
+
+    /// A POST of the translated body with the provider's credentials; the client's own credentials are never copied.
+    package func request(for call: UpstreamCall, route: ModelRoute, clientHeaders: HTTPHeaders) async throws(GatewayError) -> UpstreamRequest {
+        var headers: [(name: String, value: String)] = [
+            ("content-type", "application/json"),
+            ("accept", call.stream ? "text/event-stream" : "application/json"),
+            ("user-agent", "rosettad/\(RosettaVersion.current)"),
+        ]
+        switch config.type {
+        case .openAIChat:
+            if let key = config.apiKey { headers.append(("authorization", "Bearer \(key)")) }
+        case .anthropic:
+            if let key = config.apiKey { headers.append(("x-api-key", key)) }
+            headers.append(("anthropic-version", clientHeaders.first(name: "anthropic-version") ?? Self.defaultAnthropicVersion))
+            if let beta = clientHeaders.first(name: "anthropic-beta"), !beta.isEmpty {
+                headers.append(("anthropic-beta", beta))
+            }
+        }
+        headers.append(contentsOf: config.headers)
+        return UpstreamRequest(
+            url: endpointURL,
+            method: "POST",
+            headers: headers,
+            body: call.body,
+            connectTimeout: timeouts.connect,
+            idleTimeout: timeouts.idle,
+            totalTimeout: nil,
+            unixSocketPath: nil,
+            caFile: config.caFile
+        )
+    }
+}
+
+/// The version rosettad reports in `user-agent` and `/health`.
+package enum RosettaVersion {
+    /// The current release.
+    package static let current = "0.1.0"
+}

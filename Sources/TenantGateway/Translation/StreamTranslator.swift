@@ -1,0 +1,196 @@
+/// Translates an upstream's server-sent event stream into the client's dialect, event by event.
+///
+/// Feed it the upstream body as it arrives; each call returns the client bytes for the events completed
+/// so far (nothing is held back beyond an incomplete event). At upstream end-of-file call `finish()`,
+/// which throws when the stream broke off before its final event. An upstream error event becomes the
+/// client's error event (`GatewayError.streamEvent(in:)`) and the translator stops, failed; after the
+/// translator completed or failed, further input is ignored.
+///
+/// Same-dialect streams pass through unchanged except for the model name (OpenAI: every chunk's `model`;
+/// Anthropic: `message_start.message.model`), with the same truncation and error detection.
+package struct StreamTranslator: Sendable {
+    /// Where the translation stands.
+    package enum State: Sendable {
+        /// Events are still expected.
+        case streaming
+        /// The upstream finished normally and the client has its final event.
+        case completed
+        /// The upstream failed or broke off; the client has (or, from `finish()`, must be sent) an error event.
+        case failed(GatewayError)
+    }
+
+    /// Where the translation stands.
+    package private(set) var state = State.streaming
+    /// The upstream's dialect.
+    package let upstream: Dialect
+    /// The client's dialect.
+    package let client: Dialect
+
+    private let clientModel: String
+    private var parser = SSEParser()
+    private var sawOpenAIFinish = false
+    private var openAIDecoder: OpenAIChatStreamDecoder?
+    private var anthropicDecoder: AnthropicStreamDecoder?
+    private var openAIEncoder: OpenAIChatStreamEncoder?
+    private var anthropicEncoder: AnthropicStreamEncoder?
+    private var pending: [StreamEvent] = []
+
+    /// Creates a translator; `includeUsage` asks for OpenAI's final usage chunk (an OpenAI client's
+    /// `stream_options.include_usage`); `created` stamps OpenAI chunks and defaults to now.
+    package init(upstream: Dialect, client: Dialect, clientModel: String, includeUsage: Bool, created: Int = currentUnixTime()) {
+        self.upstream = upstream
+        self.client = client
+        self.clientModel = clientModel
+        switch (upstream, client) {
+        case (.openAIChat, .anthropicMessages):
+            openAIDecoder = OpenAIChatStreamDecoder()
+            anthropicEncoder = AnthropicStreamEncoder(clientModel: clientModel)
+        case (.anthropicMessages, .openAIChat):
+            anthropicDecoder = AnthropicStreamDecoder()
+            openAIEncoder = OpenAIChatStreamEncoder(clientModel: clientModel, includeUsage: includeUsage, created: created)
+        case (.openAIChat, .openAIChat), (.anthropicMessages, .anthropicMessages):
+            break
+        }
+    }
+
+    /// Whether the upstream finished normally.
+    package var isCompleted: Bool {
+        if case .completed = state { return true }
+        return false
+    }
+
+    /// The error that ended the stream, if it failed.
+    package var failure: GatewayError? {
+        if case .failed(let error) = state { return error }
+        return nil
+    }
+
+    /// Whether no more input is expected (completed or failed).
+    package var isFinished: Bool {
+        if case .streaming = state { return false }
+        return true
+    }
+
+    /// Consumes a chunk of the upstream body and returns the client bytes it produced (possibly none).
+    package mutating func feed(_ bytes: [UInt8]) -> [UInt8] {
+        guard case .streaming = state else { return [] }
+        var output: [UInt8] = []
+        for event in parser.feed(bytes) {
+            process(event, into: &output)
+            if isFinished { break }
+        }
+        return output
+    }
+
+    /// Handles upstream end-of-file: returns the last client bytes, or throws when the stream was cut short.
+    ///
+    /// After a failure already reported in the stream (an upstream error event), this returns the
+    /// remaining bytes without throwing: the client has its error event.
+    package mutating func finish() throws(GatewayError) -> [UInt8] {
+        guard case .streaming = state else { return [] }
+        var output: [UInt8] = []
+        // An event cut off mid-JSON is what a broken connection leaves behind: it is dropped, and the
+        // stream is reported as truncated below rather than as an invalid event.
+        for event in parser.finish() where event.isDoneMarker || (try? JSON.parse(event.data.utf8)) != nil {
+            process(event, into: &output)
+            if isFinished { break }
+        }
+        if case .streaming = state {
+            state = .failed(UpstreamProblem.truncatedStream)
+            throw UpstreamProblem.truncatedStream
+        }
+        return output
+    }
+
+    private mutating func process(_ event: SSEEvent, into output: inout [UInt8]) {
+        switch (upstream, client) {
+        case (.openAIChat, .openAIChat): passOpenAIEvent(event, into: &output)
+        case (.anthropicMessages, .anthropicMessages): passAnthropicEvent(event, into: &output)
+        case (.openAIChat, .anthropicMessages):
+            openAIDecoder!.decode(event, into: &pending)
+            deliverPending(into: &output)
+        case (.anthropicMessages, .openAIChat):
+            anthropicDecoder!.decode(event, into: &pending)
+            deliverPending(into: &output)
+        }
+    }
+
+    private mutating func deliverPending(into output: inout [UInt8]) {
+        defer { pending.removeAll(keepingCapacity: true) }
+        for event in pending {
+            if case .failure(let error) = event {
+                fail(error, into: &output)
+                return
+            }
+            if let error = anthropicEncoder?.encode(event, into: &output) {
+                fail(error, into: &output)
+                return
+            }
+            openAIEncoder?.encode(event, into: &output)
+            if case .end = event {
+                state = .completed
+                return
+            }
+        }
+    }
+
+    private mutating func fail(_ error: GatewayError, into output: inout [UInt8]) {
+        output.append(contentsOf: error.streamEvent(in: client))
+        state = .failed(error)
+    }
+
+    // MARK: - Same-dialect pass-through
+
+    private mutating func passOpenAIEvent(_ event: SSEEvent, into output: inout [UInt8]) {
+        if event.isDoneMarker {
+            guard sawOpenAIFinish else {
+                fail(UpstreamProblem.truncatedStream, into: &output)
+                return
+            }
+            output.append(contentsOf: "data: [DONE]\n\n".utf8)
+            state = .completed
+            return
+        }
+        guard let chunk = try? JSON.parse(event.data.utf8), case .object(var object) = chunk else {
+            fail(UpstreamProblem.invalidResponse("the stream sent an event that is not a JSON object"), into: &output)
+            return
+        }
+        if object["error"] != nil || object["object"] == "error" {
+            fail(Translation.decodeStreamError(chunk, upstream: .openAIChat), into: &output)
+            return
+        }
+        if case .array(let choices)? = object["choices"],
+            choices.contains(where: { $0["finish_reason"]?.stringValue != nil })
+        {
+            sawOpenAIFinish = true
+        }
+        if object["model"] != nil { object["model"] = .string(clientModel) }
+        SSEWriter.write(event: event.event, data: .object(object), into: &output)
+    }
+
+    private mutating func passAnthropicEvent(_ event: SSEEvent, into output: inout [UInt8]) {
+        var type = event.event
+        var parsed: JSON?
+        if type == nil || type == "message_start" || type == "error" {
+            parsed = try? JSON.parse(event.data.utf8)
+            type = type ?? parsed?["type"]?.stringValue
+        }
+        switch type {
+        case "message_start":
+            guard case .object(var object)? = parsed, case .object(var message)? = object["message"] else {
+                fail(UpstreamProblem.invalidResponse("the stream's message_start event has no message"), into: &output)
+                return
+            }
+            message["model"] = .string(clientModel)
+            object["message"] = .object(message)
+            SSEWriter.write(event: event.event, data: .object(object), into: &output)
+        case "error":
+            fail(Translation.decodeStreamError(parsed ?? .string(event.data), upstream: .anthropicMessages), into: &output)
+        case "message_stop":
+            SSEWriter.write(event: event.event, rawData: event.data, into: &output)
+            state = .completed
+        default:
+            SSEWriter.write(event: event.event, rawData: event.data, into: &output)
+        }
+    }
+}
