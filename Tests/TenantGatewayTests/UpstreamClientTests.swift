@@ -225,8 +225,9 @@ struct UpstreamClientTests {
                 let code = try await group.next()
                 #expect(code == .cancelled)
                 #expect(await closeSeen.wait(timeout: .seconds(2)), "the server never saw the connection close")
+                // The server would wait 5 s for a close; seeing it within 2 s means the cancel aborted the transfer.
                 if let closedAt = closedAt.withLock({ $0 }) {
-                    #expect(closedAt - cancelledAt < .milliseconds(100))
+                    #expect(closedAt - cancelledAt < .seconds(2))
                 }
             }
             #expect(await waitUntil { client.activeTransferCount == 0 })
@@ -248,10 +249,8 @@ struct UpstreamClientTests {
                 chunks += 1
                 break
             }
-            let leftAt = ContinuousClock.now
             #expect(chunks == 1)
             #expect(await closeSeen.wait(timeout: .seconds(2)), "the server never saw the connection close")
-            #expect(ContinuousClock.now - leftAt < .milliseconds(500))
             #expect(await waitUntil { client.activeTransferCount == 0 })
         }
     }
@@ -309,7 +308,7 @@ struct UpstreamClientTests {
             if await writer.waitForClose(timeout: .seconds(5)) { closeSeen.fire() }
         }) { server in
             let response = try await client.execute(UpstreamRequest(
-                url: url(server, "/stall"), method: "POST", body: [1], idleTimeout: .milliseconds(200)
+                url: url(server, "/stall"), method: "POST", body: [1], idleTimeout: .seconds(1)
             ))
             var iterator = response.body.makeAsyncIterator()
             #expect(try await iterator.next() == Array("data: first\n\n".utf8))
@@ -318,7 +317,7 @@ struct UpstreamClientTests {
             let waited = ContinuousClock.now - waitingSince
             #expect(error?.code == .timedOut)
             #expect(error?.message.contains("idle timeout") == true)
-            #expect(waited >= .milliseconds(150) && waited < .seconds(2))
+            #expect(waited >= .milliseconds(900) && waited < .seconds(4))
             #expect(await closeSeen.wait(timeout: .seconds(2)))
         }
     }
@@ -332,11 +331,11 @@ struct UpstreamClientTests {
             let started = ContinuousClock.now
             let error = await #expect(throws: UpstreamError.self) {
                 _ = try await client.execute(UpstreamRequest(
-                    url: url(server, "/silent"), method: "POST", body: [1], idleTimeout: .milliseconds(200)
+                    url: url(server, "/silent"), method: "POST", body: [1], idleTimeout: .seconds(1)
                 ))
             }
             #expect(error?.code == .timedOut)
-            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(ContinuousClock.now - started < .seconds(4))
         }
     }
 

@@ -30,6 +30,29 @@ package struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionary
         for member in members { self[member.key] = member.value }
     }
 
+    /// Creates an object from parsed members, checking for duplicate keys only as much as needed.
+    init(parsedMembers: [(key: String, value: JSON)]) {
+        if parsedMembers.count < 2 || !JSONObject.hasDuplicateKeys(parsedMembers) {
+            self.members = parsedMembers
+        } else {
+            self.members = JSONObject(parsedMembers).members
+        }
+    }
+
+    private static func hasDuplicateKeys(_ members: [(key: String, value: JSON)]) -> Bool {
+        if members.count <= 8 {
+            for first in 0..<members.count {
+                for second in (first + 1)..<members.count where members[first].key == members[second].key {
+                    return true
+                }
+            }
+            return false
+        }
+        var seen = Set<String>(minimumCapacity: members.count)
+        for member in members where !seen.insert(member.key).inserted { return true }
+        return false
+    }
+
     /// Creates an object from a literal, keeping the literal's order.
     package init(dictionaryLiteral elements: (String, JSON)...) {
         self.init(elements.map { (key: $0.0, value: $0.1) })

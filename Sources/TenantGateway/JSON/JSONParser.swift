@@ -15,18 +15,20 @@ extension JSON {
 
     /// Parses a complete JSON document from UTF-8 bytes; trailing non-whitespace is an error.
     package static func parse(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> JSON {
-        let array = Array(bytes)
-        do {
-            return try array.withUnsafeBufferPointer { buffer throws(JSONParseError) -> JSON in
-                var parser = JSONParser(bytes: buffer)
-                return try parser.parseDocument()
-            }
+        try parse(Array(bytes))
+    }
+
+    /// Parses a complete JSON document from a byte array without copying it.
+    package static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSON {
+        try bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) -> JSON in
+            var parser = JSONParser(bytes: buffer)
+            return try parser.parseDocument()
         }
     }
 
     /// Parses a complete JSON document from a string.
     package static func parse(_ text: String) throws(JSONParseError) -> JSON {
-        try parse(Array(text.utf8))
+        try parse(Array(text.utf8) as [UInt8])
     }
 }
 
@@ -99,7 +101,7 @@ private struct JSONParser {
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
-            return .object(JSONObject(members))
+            return .object(JSONObject(parsedMembers: members))
         }
         while true {
             skipWhitespace()
@@ -119,7 +121,7 @@ private struct JSONParser {
             }
             if bytes[index] == UInt8(ascii: "}") {
                 index += 1
-                return .object(JSONObject(members))
+                return .object(JSONObject(parsedMembers: members))
             }
             throw fail("expected ',' or '}'")
         }
@@ -182,17 +184,19 @@ private struct JSONParser {
     mutating func parseString() throws(JSONParseError) -> String {
         index += 1
         let start = index
-        // Fast path: no escapes, valid UTF-8, no control characters.
+        // Fast path: no escapes and no control characters; ASCII needs no UTF-8 validation.
+        var isASCII = true
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
-                guard let string = String(validating: slice, as: UTF8.self) else {
+                guard isASCII || isValidUTF8(slice) else {
                     throw JSONParseError(reason: "invalid UTF-8 in string", offset: start)
                 }
-                return string
+                return String(decoding: slice, as: UTF8.self)
             }
+            if byte >= 0x80 { isASCII = false }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { throw fail("control character in string") }
             index += 1
@@ -203,10 +207,10 @@ private struct JSONParser {
             switch byte {
             case UInt8(ascii: "\""):
                 index += 1
-                guard let string = String(validating: scalars, as: UTF8.self) else {
+                guard scalars.withUnsafeBufferPointer(isValidUTF8) else {
                     throw JSONParseError(reason: "invalid UTF-8 in string", offset: start)
                 }
-                return string
+                return String(decoding: scalars, as: UTF8.self)
             case UInt8(ascii: "\\"):
                 index += 1
                 guard index < bytes.count else { throw fail("unterminated escape") }
@@ -276,4 +280,38 @@ private struct JSONParser {
     func appendUTF8(_ scalar: Unicode.Scalar, to buffer: inout [UInt8]) {
         for unit in UTF8.encode(scalar)! { buffer.append(unit) }
     }
+}
+
+/// Whether bytes are well-formed UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF).
+private func isValidUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    var index = 0
+    let count = bytes.count
+    while index < count {
+        let lead = bytes[index]
+        if lead < 0x80 {
+            index += 1
+            continue
+        }
+        let length: Int
+        var lower: UInt8 = 0x80
+        var upper: UInt8 = 0xBF
+        switch lead {
+        case 0xC2...0xDF: length = 2
+        case 0xE0: length = 3; lower = 0xA0
+        case 0xE1...0xEC, 0xEE, 0xEF: length = 3
+        case 0xED: length = 3; upper = 0x9F
+        case 0xF0: length = 4; lower = 0x90
+        case 0xF1...0xF3: length = 4
+        case 0xF4: length = 4; upper = 0x8F
+        default: return false
+        }
+        guard index + length <= count else { return false }
+        let second = bytes[index + 1]
+        guard second >= lower, second <= upper else { return false }
+        for offset in 2..<max(length, 2) where bytes[index + offset] & 0xC0 != 0x80 {
+            return false
+        }
+        index += length
+    }
+    return true
 }

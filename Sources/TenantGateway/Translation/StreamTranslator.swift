@@ -29,6 +29,7 @@ package struct StreamTranslator: Sendable {
     private let clientModel: String
     private var parser = SSEParser()
     private var sawOpenAIFinish = false
+    private var modelRename: (upstreamModel: String, needle: [UInt8], replacement: [UInt8])?
     private var openAIDecoder: OpenAIChatStreamDecoder?
     private var anthropicDecoder: AnthropicStreamDecoder?
     private var openAIEncoder: OpenAIChatStreamEncoder?
@@ -164,8 +165,65 @@ package struct StreamTranslator: Sendable {
         {
             sawOpenAIFinish = true
         }
-        if object["model"] != nil { object["model"] = .string(clientModel) }
-        SSEWriter.write(event: event.event, data: .object(object), into: &output)
+        guard case .string(let upstreamModel)? = object["model"] else {
+            SSEWriter.write(event: event.event, rawData: event.data, into: &output)
+            return
+        }
+        if let renamed = renameModel(in: event.data, upstreamModel: upstreamModel) {
+            if let name = event.event {
+                output.append(contentsOf: "event: ".utf8)
+                output.append(contentsOf: name.utf8)
+                output.append(0x0A)
+            }
+            output.append(contentsOf: "data: ".utf8)
+            output.append(contentsOf: renamed)
+            output.append(contentsOf: "\n\n".utf8)
+        } else {
+            object["model"] = .string(clientModel)
+            SSEWriter.write(event: event.event, data: .object(object), into: &output)
+        }
+    }
+
+    /// The chunk's bytes with its `"model":"<upstream>"` member replaced by the client's model name, or nil
+    /// when the member is not spelled compactly. An unescaped `"model":` can only be a key (quotes inside
+    /// strings are escaped), so splicing keeps everything else byte for byte and avoids re-serializing.
+    private mutating func renameModel(in data: String, upstreamModel: String) -> [UInt8]? {
+        if modelRename?.upstreamModel != upstreamModel {
+            var needle = Array(#""model":"#.utf8)
+            JSON.serializeString(upstreamModel, into: &needle)
+            var replacement = Array(#""model":"#.utf8)
+            JSON.serializeString(clientModel, into: &replacement)
+            modelRename = (upstreamModel, needle, replacement)
+        }
+        guard let rename = modelRename else { return nil }
+        let bytes = Array(data.utf8)
+        guard let start = Self.firstIndex(of: rename.needle, in: bytes) else { return nil }
+        var renamed: [UInt8] = []
+        renamed.reserveCapacity(bytes.count - rename.needle.count + rename.replacement.count)
+        renamed.append(contentsOf: bytes[..<start])
+        renamed.append(contentsOf: rename.replacement)
+        renamed.append(contentsOf: bytes[(start + rename.needle.count)...])
+        return renamed
+    }
+
+    /// Where `needle` first occurs in `haystack`.
+    private static func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard let first = needle.first, haystack.count >= needle.count else { return nil }
+        return haystack.withUnsafeBufferPointer { hay in
+            needle.withUnsafeBufferPointer { pin in
+                var index = 0
+                let last = hay.count - pin.count
+                while index <= last {
+                    if hay[index] == first {
+                        var offset = 1
+                        while offset < pin.count, hay[index + offset] == pin[offset] { offset += 1 }
+                        if offset == pin.count { return index }
+                    }
+                    index += 1
+                }
+                return nil
+            }
+        }
     }
 
     private mutating func passAnthropicEvent(_ event: SSEEvent, into output: inout [UInt8]) {

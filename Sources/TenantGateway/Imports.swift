@@ -1,4 +1,0 @@
-import CCurl
-import NIOCore
-import Yams
-import Logging
