@@ -18,3 +18,12 @@ extension Dialect {
         return .openAIChat
     }
 }
+
+extension Dialect {
+    /// Whether a request in this dialect to an upstream of the same dialect is forwarded as is, with only `model` renamed.
+    package var passesThroughUnchanged: Bool {
+        switch self {
+        case .openAIChat, .anthropicMessages: true
+        }
+    }
+}

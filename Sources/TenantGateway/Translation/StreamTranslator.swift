@@ -30,10 +30,8 @@ package struct StreamTranslator: Sendable {
     private var parser = SSEParser()
     private var sawOpenAIFinish = false
     private var modelRename: (upstreamModel: String, needle: [UInt8], replacement: [UInt8])?
-    private var openAIDecoder: OpenAIChatStreamDecoder?
-    private var anthropicDecoder: AnthropicStreamDecoder?
-    private var openAIEncoder: OpenAIChatStreamEncoder?
-    private var anthropicEncoder: AnthropicStreamEncoder?
+    private var decoder: StreamDecoderBox?
+    private var encoder: StreamEncoderBox?
     private var pending: [StreamEvent] = []
 
     /// Creates a translator; `includeUsage` asks for OpenAI's final usage chunk (an OpenAI client's
@@ -42,15 +40,9 @@ package struct StreamTranslator: Sendable {
         self.upstream = upstream
         self.client = client
         self.clientModel = clientModel
-        switch (upstream, client) {
-        case (.openAIChat, .anthropicMessages):
-            openAIDecoder = OpenAIChatStreamDecoder()
-            anthropicEncoder = AnthropicStreamEncoder(clientModel: clientModel)
-        case (.anthropicMessages, .openAIChat):
-            anthropicDecoder = AnthropicStreamDecoder()
-            openAIEncoder = OpenAIChatStreamEncoder(clientModel: clientModel, includeUsage: includeUsage, created: created)
-        case (.openAIChat, .openAIChat), (.anthropicMessages, .anthropicMessages):
-            break
+        if upstream != client || !client.passesThroughUnchanged {
+            decoder = StreamDecoderBox(dialect: upstream)
+            encoder = StreamEncoderBox(dialect: client, clientModel: clientModel, includeUsage: includeUsage, created: created)
         }
     }
 
@@ -104,15 +96,15 @@ package struct StreamTranslator: Sendable {
     }
 
     private mutating func process(_ event: SSEEvent, into output: inout [UInt8]) {
-        switch (upstream, client) {
-        case (.openAIChat, .openAIChat): passOpenAIEvent(event, into: &output)
-        case (.anthropicMessages, .anthropicMessages): passAnthropicEvent(event, into: &output)
-        case (.openAIChat, .anthropicMessages):
-            openAIDecoder!.decode(event, into: &pending)
+        if var decoder {
+            decoder.decode(event, into: &pending)
+            self.decoder = decoder
             deliverPending(into: &output)
-        case (.anthropicMessages, .openAIChat):
-            anthropicDecoder!.decode(event, into: &pending)
-            deliverPending(into: &output)
+            return
+        }
+        switch client {
+        case .anthropicMessages: passAnthropicEvent(event, into: &output)
+        default: passOpenAIEvent(event, into: &output)
         }
     }
 
@@ -123,11 +115,10 @@ package struct StreamTranslator: Sendable {
                 fail(error, into: &output)
                 return
             }
-            if let error = anthropicEncoder?.encode(event, into: &output) {
+            if let error = encoder?.encode(event, into: &output) {
                 fail(error, into: &output)
                 return
             }
-            openAIEncoder?.encode(event, into: &output)
             if case .end = event {
                 state = .completed
                 return

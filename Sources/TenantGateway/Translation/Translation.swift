@@ -29,20 +29,15 @@ package enum Translation {
         _ body: JSON, client: Dialect, upstream: Dialect, upstreamModel: String, defaultMaxTokens: Int,
         thinkingStyle: AnthropicThinkingStyle = .budgetTokens
     ) throws(GatewayError) -> UpstreamCall {
-        switch (client, upstream) {
-        case (.openAIChat, .openAIChat), (.anthropicMessages, .anthropicMessages):
+        if client == upstream, client.passesThroughUnchanged {
             return try passThroughRequest(body, dialect: client, upstreamModel: upstreamModel, defaultMaxTokens: defaultMaxTokens)
-        case (.openAIChat, .anthropicMessages):
-            var request = try OpenAIChatRequestCodec.decode(body)
-            request.model = upstreamModel
-            let encoded = try AnthropicRequestCodec.encode(request, defaultMaxTokens: defaultMaxTokens, thinkingStyle: thinkingStyle)
-            return UpstreamCall(body: encoded.bytes, stream: request.stream, includeUsage: request.includeUsage)
-        case (.anthropicMessages, .openAIChat):
-            var request = try AnthropicRequestCodec.decode(body)
-            request.model = upstreamModel
-            let encoded = try OpenAIChatRequestCodec.encode(request)
-            return UpstreamCall(body: encoded.bytes, stream: request.stream, includeUsage: true)
         }
+        var request = try DialectCodecs.decodeRequest(body, dialect: client)
+        request.model = upstreamModel
+        let encoded = try DialectCodecs.encodeRequest(request, dialect: upstream, defaultMaxTokens: defaultMaxTokens, thinkingStyle: thinkingStyle)
+        // Anthropic clients always receive usage in their stream, so it is always requested upstream.
+        let includeUsage = client == .anthropicMessages ? true : request.includeUsage
+        return UpstreamCall(body: encoded.bytes, stream: request.stream, includeUsage: includeUsage)
     }
 
     static func passThroughRequest(_ body: JSON, dialect: Dialect, upstreamModel: String, defaultMaxTokens: Int) throws(GatewayError) -> UpstreamCall {
@@ -57,12 +52,11 @@ package enum Translation {
         var object = reader.object
         object["model"] = .string(upstreamModel)
         let includeUsage: Bool
-        switch dialect {
-        case .openAIChat:
-            includeUsage = try reader.object("stream_options")?.bool("include_usage") ?? false
-        case .anthropicMessages:
+        if dialect == .anthropicMessages {
             includeUsage = true
             if try reader.int("max_tokens", atLeast: 1) == nil { object["max_tokens"] = JSON(defaultMaxTokens) }
+        } else {
+            includeUsage = try reader.object("stream_options")?.bool("include_usage") ?? false
         }
         return UpstreamCall(body: JSON.object(object).bytes, stream: stream, includeUsage: includeUsage)
     }
@@ -77,18 +71,13 @@ package enum Translation {
         } catch {
             throw UpstreamProblem.invalidResponse("the response body is not valid JSON (\(error.description))", cause: error)
         }
-        switch (upstream, client) {
-        case (.openAIChat, .openAIChat), (.anthropicMessages, .anthropicMessages):
+        if upstream == client, client.passesThroughUnchanged {
             guard case .object(var object) = json else { throw UpstreamProblem.invalidResponse("the response is not a JSON object") }
             if object["model"] != nil { object["model"] = .string(clientModel) }
             return JSON.object(object).bytes
-        case (.openAIChat, .anthropicMessages):
-            let response = try OpenAIChatResponseCodec.decode(json)
-            return try AnthropicResponseCodec.encode(response, clientModel: clientModel).bytes
-        case (.anthropicMessages, .openAIChat):
-            let response = try AnthropicResponseCodec.decode(json)
-            return OpenAIChatResponseCodec.encode(response, clientModel: clientModel, created: currentUnixTime()).bytes
         }
+        let response = try DialectCodecs.decodeResponse(json, dialect: upstream)
+        return try DialectCodecs.encodeResponse(response, dialect: client, clientModel: clientModel).bytes
     }
 
     /// The longest upstream error text passed on to the client, in characters.
