@@ -5,7 +5,9 @@ BIN := .build/debug
 .PHONY: run test build setup-build setup-test unit-test conformance-test bench clean
 
 ## Build and start rosettad in user mode with the default config (~/.config/rosetta/config.yaml).
-run: setup-build build
+run: setup-build
+	$(SWIFT) build --product rosettad
+	$(SWIFT) build --product rosetta
 	$(BIN)/rosettad serve --user
 
 ## Install what is missing, build, and run the whole test suite (Swift unit tests, then live tests with real SDKs).

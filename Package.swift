@@ -33,6 +33,10 @@ let package = Package(
             ]
         ),
         .target(
+            name: "Globus",
+            dependencies: ["TenantGateway"]
+        ),
+        .target(
             name: "Supervisor",
             dependencies: [
                 "TenantGateway",
@@ -65,6 +69,10 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .testTarget(
+            name: "GlobusTests",
+            dependencies: ["Globus", "TenantGateway"]
         ),
         .testTarget(
             name: "SupervisorTests",
