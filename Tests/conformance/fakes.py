@@ -642,8 +642,24 @@ class FakeOpenAI(FakeUpstream):
             reply.json(200, {"object": "list", "data": [
                 {"id": name, "object": "model", "created": CREATED, "owned_by": "fake"}
                 for name in ("fake-gpt", "fake-gpt-mini")]}, {"x-request-id": f"req_{serial}"})
+        elif (exchange.method, exchange.path) == ("POST", "/v1/embeddings"):  # added for issue 3 (embeddings)
+            self._embeddings(reply)
         else:
             raise ApiError(404, f"Invalid URL ({exchange.method} {exchange.path})")
+
+    def _embeddings(self, reply: Reply) -> None:
+        """Embeddings (issue 3 addition): one deterministic 3-number vector per input string, from its length."""
+        body = self.parse_json_body(reply.exchange)
+        _check(isinstance(body.get("model"), str), "model is required", param="model")
+        inputs = body.get("input")
+        inputs = [inputs] if isinstance(inputs, str) else inputs
+        _check(isinstance(inputs, list) and inputs and all(isinstance(i, str) for i in inputs),
+               "input must be a string or a list of strings", param="input")
+        data = [{"object": "embedding", "index": i, "embedding": [float(len(text)), 0.5, -1.0]}
+                for i, text in enumerate(inputs)]
+        tokens = sum(len(text.split()) for text in inputs)
+        reply.json(200, {"object": "list", "data": data, "model": body["model"],
+                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     def _authenticate(self, exchange: Exchange) -> None:
         if self.api_key is None:

@@ -49,15 +49,13 @@ def test_image_reaches_upstream_in_its_format(gateway, fakes, client_format, ups
 
 @each_client
 @each_upstream
-def test_image_for_a_text_only_model_is_refused_or_passed_never_dropped(gateway, fakes, client_format, upstream):
-    errors = openai.APIStatusError if client_format == "openai" else anthropic.APIStatusError
-    try:
+def test_image_for_a_text_only_model_is_refused_with_a_clear_400(gateway, fakes, client_format, upstream):
+    errors = openai.BadRequestError if client_format == "openai" else anthropic.BadRequestError
+    with pytest.raises(errors) as refused:
         chat(gateway, client_format, model=alias(upstream, "textonly"),
              messages=[image_message(client_format, "data")])
-    except errors as error:
-        assert 400 <= error.status_code < 500, error
-    else:
-        assert fakes[upstream].last_view().images == [IMAGES["data"]]
+    assert "does not accept images" in str(refused.value) and "vision" in str(refused.value)
+    assert fakes[upstream].chat_exchanges() == []
 
 
 @each_client

@@ -61,6 +61,8 @@ package struct ModelConfig: Sendable, Equatable {
     package var capabilities: Set<ModelCapability>
     /// The `max_tokens` filled in for upstreams that require it when the client sends none.
     package var defaultMaxTokens: Int
+    /// The vendor for `<vendor>/<alias>` names; `nil` takes the provider type's (see `ProviderType.defaultVendor`).
+    package var vendor: ModelVendor? = nil
 }
 
 /// Timeouts for requests to upstream providers.
@@ -89,6 +91,8 @@ package struct GatewayConfig: Sendable, Equatable {
     package var upstreamTimeouts: UpstreamTimeouts
     /// How long SIGTERM waits for in-flight requests and streams before closing them.
     package var shutdownGrace: Duration
+    /// The admin's transform rules (`transforms:`), applied after the built-in ones; see docs/transforms.md.
+    package var transforms: [TransformRule] = []
 
     /// Creates a configuration.
     package init(
@@ -161,7 +165,7 @@ private struct ConfigReader {
         var config = GatewayConfig()
         guard let root else { return config }
         let top = try mapping(root, "the top level")
-        try rejectUnknownKeys(top, allowed: ["providers", "models", "limits", "upstream", "shutdown_grace_seconds"], in: "the top level")
+        try rejectUnknownKeys(top, allowed: ["providers", "models", "limits", "upstream", "shutdown_grace_seconds", "transforms"], in: "the top level")
         if let providers = value(top, "providers") {
             for (key, node) in try mapping(providers, "providers") {
                 config.providers.append(try readProvider(name: try string(key), node))
@@ -182,6 +186,9 @@ private struct ConfigReader {
             if let node = value(map, "idle_timeout_seconds") { config.upstreamTimeouts.idle = try seconds(node) }
         }
         if let node = value(top, "shutdown_grace_seconds") { config.shutdownGrace = try seconds(node) }
+        if let node = value(top, "transforms") {
+            config.transforms = try TransformRuleReader.read(node, file: file) { node throws(ConfigError) in try string(node) }
+        }
         if let models = value(top, "models") {
             for (key, node) in try mapping(models, "models") {
                 let model = try readModel(alias: try string(key), node)
@@ -226,7 +233,7 @@ private struct ConfigReader {
 
     func readModel(alias: String, _ node: Node) throws(ConfigError) -> ModelConfig {
         let map = try mapping(node, "model '\(alias)'")
-        try rejectUnknownKeys(map, allowed: ["provider", "upstream_model", "capabilities", "max_tokens"], in: "model '\(alias)'")
+        try rejectUnknownKeys(map, allowed: ["provider", "upstream_model", "capabilities", "max_tokens", "vendor"], in: "model '\(alias)'")
         guard let providerNode = value(map, "provider") else {
             throw error("missing_key", "model '\(alias)' needs a 'provider'", at: node)
         }
@@ -245,7 +252,15 @@ private struct ConfigReader {
             }
         }
         let maxTokens = try value(map, "max_tokens").map { node throws(ConfigError) in try positiveInt(node) } ?? GatewayConfig.fallbackMaxTokens
-        return ModelConfig(alias: alias, provider: try string(providerNode), upstreamModel: upstreamModel, capabilities: capabilities, defaultMaxTokens: maxTokens)
+        var vendor: ModelVendor?
+        if let vendorNode = value(map, "vendor") {
+            let name = try string(vendorNode)
+            guard let known = ModelVendor(rawValue: name) else {
+                throw error("invalid_value", "model '\(alias)': unknown vendor '\(name)' (known: \(ModelVendor.allCases.map(\.rawValue).joined(separator: ", ")))", at: vendorNode)
+            }
+            vendor = known
+        }
+        return ModelConfig(alias: alias, provider: try string(providerNode), upstreamModel: upstreamModel, capabilities: capabilities, defaultMaxTokens: maxTokens, vendor: vendor)
     }
 
     // MARK: Node helpers

@@ -13,6 +13,7 @@ package struct GatewayHandler: GatewayRequestHandler {
     package static let maxUpstreamBodyBytes = 64 * 1024 * 1024
 
     let catalog: ModelCatalog
+    let transforms: TransformCatalog
     let providers: [String: any UpstreamProvider]
     let upstream: UpstreamHTTPClient
     let token: TenantTokenStore
@@ -29,6 +30,7 @@ package struct GatewayHandler: GatewayRequestHandler {
         extraProviders: [String: any UpstreamProvider] = [:]
     ) {
         self.catalog = ModelCatalog(config: config)
+        self.transforms = TransformCatalog(configured: config.transforms)
         var providers: [String: any UpstreamProvider] = extraProviders
         for provider in config.providers where providers[provider.name] == nil {
             providers[provider.name] = HTTPProvider(config: provider, timeouts: config.upstreamTimeouts)
@@ -94,6 +96,10 @@ package struct GatewayHandler: GatewayRequestHandler {
             try await relay(request, client: .openAIChat, writer: writer, logger: logger)
         case (.POST, "/messages"):
             try await relay(request, client: .anthropicMessages, writer: writer, logger: logger)
+        case (.POST, "/messages/count_tokens"):
+            try await writeJSON(countTokens(request), to: writer)
+        case (.POST, "/embeddings"):
+            try await relayEmbeddings(request, writer: writer, logger: logger)
         case (.GET, "/models"):
             try await writeJSON(modelList(anthropicShape: request.headers.contains(name: "anthropic-version")), to: writer)
         case (.GET, _) where key.hasPrefix("/models/"):
@@ -104,10 +110,10 @@ package struct GatewayHandler: GatewayRequestHandler {
             try await writeJSON(["status": "ok", "version": .string(RosettaVersion.current)], to: writer)
         case (_, _) where key.hasPrefix("/rosetta/"):
             try await controlRoute(request, key: key, writer: writer)
-        case (_, "/chat/completions"), (_, "/messages"), (_, "/models"), (_, "/health"):
+        case (_, "/chat/completions"), (_, "/messages"), (_, "/models"), (_, "/health"), (_, "/messages/count_tokens"), (_, "/embeddings"):
             throw GatewayError(.methodNotAllowed, code: "method_not_allowed", message: "\(request.method.rawValue) is not allowed on \(request.path).")
         default:
-            throw GatewayError(.notFound, code: "route_not_found", message: "No route for \(request.method.rawValue) \(request.path). Served: POST /v1/chat/completions, POST /v1/messages, GET /v1/models, GET /health.")
+            throw GatewayError(.notFound, code: "route_not_found", message: "No route for \(request.method.rawValue) \(request.path). Served: POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, POST /v1/embeddings, GET /v1/models, GET /health.")
         }
     }
 
@@ -163,9 +169,17 @@ package struct GatewayHandler: GatewayRequestHandler {
         var logger = logger
         logger[metadataKey: "model"] = "\(route.model.alias)"
         logger[metadataKey: "upstream"] = "\(provider.name)"
-        let call = try Translation.prepareRequest(
+        try CapabilityCheck.requireCapabilities(of: body, model: route.model)
+        var call = try Translation.prepareRequest(
             body, client: client, upstream: provider.dialect,
             upstreamModel: route.model.upstreamModel, defaultMaxTokens: route.model.defaultMaxTokens)
+        let plan = transforms.plan(provider: provider.name, providerType: route.provider.type, upstreamModel: route.model.upstreamModel)
+        let clientStreams = call.stream
+        if !plan.isEmpty {
+            let transformed = try plan.transformRequest(call, upstream: provider.dialect)
+            call = transformed.call
+            for note in transformed.notes { logger.notice("transform changed the request", metadata: ["transform": "\(note)"]) }
+        }
         let upstreamRequest = try await provider.request(for: call, route: route, clientHeaders: request.headers)
 
         let response: UpstreamResponse
@@ -189,8 +203,9 @@ package struct GatewayHandler: GatewayRequestHandler {
             logger.info("upstream answered with an error", metadata: ["http.status": "\(response.status)"])
             throw failure
         }
-        if call.stream {
-            await relayStream(response, client: client, upstream: provider.dialect, clientModel: route.model.alias, includeUsage: call.includeUsage, writer: writer, logger: logger)
+        if call.stream, clientStreams {
+            await relayStream(response, client: client, upstream: provider.dialect, clientModel: route.model.alias, includeUsage: call.includeUsage,
+                              chunkTransformer: plan.editsResponses ? StreamChunkTransformer(plan: plan) : nil, writer: writer, logger: logger)
         } else {
             let upstreamBody: [UInt8]
             do {
@@ -198,7 +213,19 @@ package struct GatewayHandler: GatewayRequestHandler {
             } catch {
                 throw Self.transportError(error, provider: provider.name)
             }
-            let clientBody = try Translation.translateResponse(upstreamBody, upstream: provider.dialect, client: client, clientModel: route.model.alias)
+            let clientBody: [UInt8]
+            if call.stream {
+                // A force_stream rule streamed a call the client wanted whole: assemble the stream into one answer.
+                var transformer = StreamChunkTransformer(plan: plan)
+                var aggregator = StreamAggregator(upstream: provider.dialect, model: route.model.alias)
+                aggregator.feed(transformer.feed(upstreamBody))
+                aggregator.feed(transformer.finish())
+                let whole = try aggregator.finish()
+                clientBody = try DialectCodecs.encodeResponse(whole, dialect: client, clientModel: route.model.alias).bytes
+            } else {
+                clientBody = try Translation.translateResponse(
+                    plan.transformResponse(upstreamBody), upstream: provider.dialect, client: client, clientModel: route.model.alias)
+            }
             do {
                 try await writer.writeWhole(status: .ok, headers: Self.jsonHeaders, body: clientBody)
             } catch {
@@ -210,9 +237,10 @@ package struct GatewayHandler: GatewayRequestHandler {
     /// Streams an upstream SSE response to the client, translating each event as it arrives.
     func relayStream(
         _ response: UpstreamResponse, client: Dialect, upstream: Dialect, clientModel: String, includeUsage: Bool,
-        writer: some ResponseWriter, logger: Logger
+        chunkTransformer: StreamChunkTransformer? = nil, writer: some ResponseWriter, logger: Logger
     ) async {
         var translator = StreamTranslator(upstream: upstream, client: client, clientModel: clientModel, includeUsage: includeUsage)
+        var chunkTransformer = chunkTransformer
         do {
             try await writer.startStream(status: .ok, headers: Self.streamHeaders)
         } catch {
@@ -221,9 +249,13 @@ package struct GatewayHandler: GatewayRequestHandler {
         do {
             do {
                 for try await chunk in response.body {
-                    let output = translator.feed(chunk)
+                    let output = translator.feed(chunkTransformer?.feed(chunk) ?? chunk)
                     if !output.isEmpty { try await writer.writeChunk(output) }
                     if translator.isFinished { break }
+                }
+                if var transformer = chunkTransformer, !translator.isFinished {
+                    let output = translator.feed(transformer.finish())
+                    if !output.isEmpty { try await writer.writeChunk(output) }
                 }
                 let tail = try translator.finish()
                 if !tail.isEmpty { try await writer.writeChunk(tail) }
@@ -276,23 +308,26 @@ package struct GatewayHandler: GatewayRequestHandler {
     }
 
     func modelList(anthropicShape: Bool) -> JSON {
-        let entries = catalog.models.map { modelEntry($0, anthropicShape: anthropicShape) }
+        let entries = catalog.models.flatMap { model in
+            catalog.listedNames(of: model).map { modelEntry(model, id: $0, anthropicShape: anthropicShape) }
+        }
         if anthropicShape {
             return [
                 "data": .array(entries),
                 "has_more": false,
-                "first_id": catalog.models.first.map { .string($0.alias) } ?? .null,
-                "last_id": catalog.models.last.map { .string($0.alias) } ?? .null,
+                "first_id": entries.first?["id"] ?? .null,
+                "last_id": entries.last?["id"] ?? .null,
             ]
         }
         return ["object": "list", "data": .array(entries)]
     }
 
-    func modelEntry(_ model: ModelConfig, anthropicShape: Bool) -> JSON {
+    func modelEntry(_ model: ModelConfig, id: String? = nil, anthropicShape: Bool) -> JSON {
+        let id = id ?? model.alias
         if anthropicShape {
-            return ["type": "model", "id": .string(model.alias), "display_name": .string(model.alias), "created_at": "1970-01-01T00:00:00Z"]
+            return ["type": "model", "id": .string(id), "display_name": .string(model.alias), "created_at": "1970-01-01T00:00:00Z"]
         }
-        return ["id": .string(model.alias), "object": "model", "created": 0, "owned_by": .string(model.provider)]
+        return ["id": .string(id), "object": "model", "created": 0, "owned_by": .string(model.provider)]
     }
 }
 

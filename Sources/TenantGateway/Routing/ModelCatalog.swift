@@ -7,6 +7,9 @@ package struct ModelRoute: Sendable {
 }
 
 /// Resolves the model names clients send to configured models.
+///
+/// A model is reachable by its alias, by `<vendor>/<alias>` (`anthropic/`, `openai/`, `google/`, for the
+/// model's vendor only), and case-insensitively in both forms; an exact alias always wins.
 package struct ModelCatalog: Sendable {
     /// The configured models, in file order.
     package let models: [ModelConfig]
@@ -28,13 +31,29 @@ package struct ModelCatalog: Sendable {
         self.foldedRoutes = folded
     }
 
-    /// Finds the route for a requested model: by exact alias, else by a unique case-insensitive match.
+    /// The vendor a model's name is prefixed with: its declared `vendor`, else its provider type's.
+    package func vendor(of model: ModelConfig) -> ModelVendor? {
+        model.vendor ?? routes[model.alias]?.provider.type.defaultVendor
+    }
+
+    /// The names a model is listed under in `/v1/models`: its alias, then `<vendor>/<alias>` when it has a vendor.
+    package func listedNames(of model: ModelConfig) -> [String] {
+        guard let vendor = vendor(of: model), !model.alias.lowercased().hasPrefix(vendor.prefix) else { return [model.alias] }
+        return [model.alias, vendor.prefix + model.alias]
+    }
+
+    /// Finds the route for a requested model: by exact alias, else by a unique case-insensitive match,
+    /// else (for `anthropic/…`, `openai/…`, `google/…`) by the rest of the name among that vendor's models.
     ///
     /// Throws a 404 naming the closest configured names, or a 400 listing the candidates when a
     /// case-insensitive match is ambiguous.
     package func resolve(_ requested: String) throws(GatewayError) -> ModelRoute {
         if let route = routes[requested] { return route }
-        let candidates = foldedRoutes[requested.lowercased()] ?? []
+        var candidates = foldedRoutes[requested.lowercased()] ?? []
+        if candidates.isEmpty, let (vendor, bare) = ModelVendor.split(requested) {
+            if let route = routes[bare], vendor == self.vendor(of: route.model) { return route }
+            candidates = (foldedRoutes[bare.lowercased()] ?? []).filter { vendor == self.vendor(of: $0.model) }
+        }
         if candidates.count == 1 { return candidates[0] }
         if candidates.count > 1 {
             throw GatewayError(
@@ -42,7 +61,7 @@ package struct ModelCatalog: Sendable {
                 message: "The model '\(requested)' matches several configured models: \(candidates.map(\.model.alias).joined(separator: ", ")). Use one of these exact names.",
                 parameter: "model")
         }
-        let suggestions = closestNames(to: requested, limit: 3)
+        let suggestions = closestNames(to: ModelVendor.split(requested)?.bare ?? requested, limit: 3)
         let hint = suggestions.isEmpty
             ? "No models are configured; add some under 'models' in the rosetta config."
             : "Closest configured models: \(suggestions.joined(separator: ", "))."

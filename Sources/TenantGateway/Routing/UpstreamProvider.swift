@@ -11,6 +11,8 @@ package protocol UpstreamProvider: Sendable {
     var dialect: Dialect { get }
     /// Builds the HTTP request for a translated call to one of its models.
     func request(for call: UpstreamCall, route: ModelRoute, clientHeaders: HTTPHeaders) async throws(GatewayError) -> UpstreamRequest
+    /// Builds the HTTP request for an OpenAI-shaped embeddings body (model already renamed); see Embeddings.swift.
+    func embeddingsRequest(body: [UInt8], route: ModelRoute) async throws(GatewayError) -> UpstreamRequest
 }
 
 /// A provider reached by plain HTTP(S) with a static API key: `openai_chat` and `anthropic`.
