@@ -157,6 +157,7 @@ package struct UpstreamTransferStateMachine<HeadWaiter, ChunkWaiter> {
     /// The curl thread received a body chunk.
     package mutating func chunkReceived(_ chunk: [UInt8]) -> ChunkReceivedAction {
         guard case .streaming(var stream) = state else { return .abort }
+        state = .idle  // Release the state's reference so mutating the payload does not copy its chunk queue.
         if let waiter = stream.waiter {
             stream.waiter = nil
             state = .streaming(stream)
@@ -177,6 +178,7 @@ package struct UpstreamTransferStateMachine<HeadWaiter, ChunkWaiter> {
     package mutating func takeNext() -> TakeResult {
         switch state {
         case .streaming(var stream):
+            state = .idle  // Release the state's reference so mutating the payload does not copy its chunk queue.
             if let chunk = stream.chunks.popFirst() {
                 stream.bufferedBytes -= chunk.count
                 let resume = stream.receivingPaused && stream.bufferedBytes <= lowWaterBytes
@@ -192,6 +194,7 @@ package struct UpstreamTransferStateMachine<HeadWaiter, ChunkWaiter> {
                 state = .finished
                 return .failure(error)
             case .none:
+                state = .streaming(stream)
                 return .empty
             }
         case .finished:
@@ -213,6 +216,7 @@ package struct UpstreamTransferStateMachine<HeadWaiter, ChunkWaiter> {
             return .resume(waiter, .failure(error), resumeReceiving: false)
         case .empty:
             guard case .streaming(var stream) = state else { preconditionFailure("nothing to take outside streaming") }
+            state = .idle  // Release the state's reference so mutating the payload does not copy its chunk queue.
             stream.waiter = waiter
             let resume = stream.receivingPaused
             stream.receivingPaused = false
@@ -240,6 +244,7 @@ package struct UpstreamTransferStateMachine<HeadWaiter, ChunkWaiter> {
                 )
             }
         case .streaming(var stream):
+            state = .idle  // Release the state's reference so mutating the payload does not copy its chunk queue.
             if let waiter = stream.waiter {
                 state = .finished
                 return .resumeChunk(waiter, result.map { nil })
