@@ -94,6 +94,8 @@ package struct GatewayHandler: GatewayRequestHandler {
             try await relay(request, client: .openAIChat, writer: writer, logger: logger)
         case (.POST, "/messages"):
             try await relay(request, client: .anthropicMessages, writer: writer, logger: logger)
+        case (.POST, "/responses"):
+            try await relay(request, client: .openAIResponses, writer: writer, logger: logger)
         case (.GET, "/models"):
             try await writeJSON(modelList(anthropicShape: request.headers.contains(name: "anthropic-version")), to: writer)
         case (.GET, _) where key.hasPrefix("/models/"):
@@ -104,10 +106,10 @@ package struct GatewayHandler: GatewayRequestHandler {
             try await writeJSON(["status": "ok", "version": .string(RosettaVersion.current)], to: writer)
         case (_, _) where key.hasPrefix("/rosetta/"):
             try await controlRoute(request, key: key, writer: writer)
-        case (_, "/chat/completions"), (_, "/messages"), (_, "/models"), (_, "/health"):
+        case (_, "/chat/completions"), (_, "/messages"), (_, "/responses"), (_, "/models"), (_, "/health"):
             throw GatewayError(.methodNotAllowed, code: "method_not_allowed", message: "\(request.method.rawValue) is not allowed on \(request.path).")
         default:
-            throw GatewayError(.notFound, code: "route_not_found", message: "No route for \(request.method.rawValue) \(request.path). Served: POST /v1/chat/completions, POST /v1/messages, GET /v1/models, GET /health.")
+            throw GatewayError(.notFound, code: "route_not_found", message: "No route for \(request.method.rawValue) \(request.path). Served: POST /v1/chat/completions, POST /v1/messages, POST /v1/responses, GET /v1/models, GET /health.")
         }
     }
 
@@ -190,7 +192,9 @@ package struct GatewayHandler: GatewayRequestHandler {
             throw failure
         }
         if call.stream {
-            await relayStream(response, client: client, upstream: provider.dialect, clientModel: route.model.alias, includeUsage: call.includeUsage, writer: writer, logger: logger)
+            await relayStream(
+                response, client: client, upstream: provider.dialect, clientModel: route.model.alias, includeUsage: call.includeUsage,
+                customToolNames: call.customToolNames, writer: writer, logger: logger)
         } else {
             let upstreamBody: [UInt8]
             do {
@@ -198,7 +202,8 @@ package struct GatewayHandler: GatewayRequestHandler {
             } catch {
                 throw Self.transportError(error, provider: provider.name)
             }
-            let clientBody = try Translation.translateResponse(upstreamBody, upstream: provider.dialect, client: client, clientModel: route.model.alias)
+            let clientBody = try Translation.translateResponse(
+                upstreamBody, upstream: provider.dialect, client: client, clientModel: route.model.alias, customToolNames: call.customToolNames)
             do {
                 try await writer.writeWhole(status: .ok, headers: Self.jsonHeaders, body: clientBody)
             } catch {
@@ -210,9 +215,10 @@ package struct GatewayHandler: GatewayRequestHandler {
     /// Streams an upstream SSE response to the client, translating each event as it arrives.
     func relayStream(
         _ response: UpstreamResponse, client: Dialect, upstream: Dialect, clientModel: String, includeUsage: Bool,
-        writer: some ResponseWriter, logger: Logger
+        customToolNames: Set<String> = [], writer: some ResponseWriter, logger: Logger
     ) async {
-        var translator = StreamTranslator(upstream: upstream, client: client, clientModel: clientModel, includeUsage: includeUsage)
+        var translator = StreamTranslator(
+            upstream: upstream, client: client, clientModel: clientModel, includeUsage: includeUsage, customToolNames: customToolNames)
         do {
             try await writer.startStream(status: .ok, headers: Self.streamHeaders)
         } catch {
@@ -229,11 +235,11 @@ package struct GatewayHandler: GatewayRequestHandler {
                 if !tail.isEmpty { try await writer.writeChunk(tail) }
             } catch let failure as GatewayError {
                 logger.warning("upstream stream failed", metadata: ["error.code": "\(failure.code)"])
-                try await writer.writeChunk(failure.streamEvent(in: client))
+                try await writer.writeChunk(translator.errorEvent(for: failure))
             } catch let failure as UpstreamError {
                 let error = Self.transportError(failure, provider: "upstream")
                 logger.warning("upstream stream broke off", metadata: ["error.code": "\(error.code)"])
-                try await writer.writeChunk(error.streamEvent(in: client))
+                try await writer.writeChunk(translator.errorEvent(for: error))
             }
             try await writer.finishStream()
         } catch {
