@@ -200,7 +200,7 @@ struct HTTPFrontTests {
                 #expect(response.header("x-request-id") != nil)
                 let json = try #require(response.json)
                 switch dialect {
-                case .openAIChat:
+                case .openAIChat, .openAIResponses:
                     #expect(json["error"]?["code"]?.stringValue == "request_too_large")
                     #expect(json["error"]?["type"]?.stringValue == "invalid_request_error")
                     #expect(json["type"] == nil)

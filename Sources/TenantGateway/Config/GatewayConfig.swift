@@ -6,12 +6,15 @@ package enum ProviderType: String, Sendable, CaseIterable {
     case openAIChat = "openai_chat"
     /// An Anthropic Messages endpoint; `base_url` is the host root (the gateway appends `/v1/messages`).
     case anthropic
+    /// An OpenAI Responses endpoint; `base_url` includes `/v1` (the gateway appends `/responses`).
+    case openAIResponses = "openai_responses"
 
     /// The wire dialect this provider type speaks.
     package var dialect: Dialect {
         switch self {
         case .openAIChat: .openAIChat
         case .anthropic: .anthropicMessages
+        case .openAIResponses: .openAIResponses
         }
     }
 }

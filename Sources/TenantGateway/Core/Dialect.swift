@@ -4,6 +4,8 @@ package enum Dialect: String, Sendable, Hashable, CaseIterable {
     case openAIChat = "openai_chat"
     /// Anthropic Messages (`POST /v1/messages`).
     case anthropicMessages = "anthropic"
+    /// OpenAI Responses (`POST /v1/responses`), the only API Codex CLI speaks.
+    case openAIResponses = "openai_responses"
 }
 
 extension Dialect {
@@ -15,6 +17,7 @@ extension Dialect {
         if hasAnthropicVersionHeader { return .anthropicMessages }
         let route = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
         if route.hasSuffix("/messages") || route.contains("/messages/") { return .anthropicMessages }
+        if route.hasSuffix("/responses") || route.hasSuffix("/responses/") { return .openAIResponses }
         return .openAIChat
     }
 }
@@ -23,7 +26,7 @@ extension Dialect {
     /// Whether a request in this dialect to an upstream of the same dialect is forwarded as is, with only `model` renamed.
     package var passesThroughUnchanged: Bool {
         switch self {
-        case .openAIChat, .anthropicMessages: true
+        case .openAIChat, .anthropicMessages, .openAIResponses: true
         }
     }
 }

@@ -2,7 +2,7 @@ extension GatewayError {
     /// The `error.type` string this error carries in the given dialect's envelope.
     package func errorType(in dialect: Dialect) -> String {
         switch dialect {
-        case .openAIChat:
+        case .openAIChat, .openAIResponses:
             switch kind {
             case .invalidRequest, .notFound, .methodNotAllowed, .requestTooLarge, .requestTimeout: "invalid_request_error"
             case .authentication: "authentication_error"
@@ -28,7 +28,7 @@ extension GatewayError {
     /// The error envelope in the given dialect: OpenAI `{"error":{…}}`, Anthropic `{"type":"error","error":{…}}`.
     package func envelope(in dialect: Dialect) -> JSON {
         switch dialect {
-        case .openAIChat:
+        case .openAIChat, .openAIResponses:
             return [
                 "error": [
                     "message": .string(message),
@@ -58,10 +58,30 @@ extension GatewayError {
     /// Anthropic streams carry `event: error`; OpenAI streams carry a `data:` line holding the
     /// error envelope, which the OpenAI SDKs raise as an API error.
     package func streamEvent(in dialect: Dialect) -> [UInt8] {
+        if dialect == .openAIResponses { return responsesStreamEvent(sequenceNumber: 0) }
         var output: [UInt8] = []
         if dialect == .anthropicMessages { output.append(contentsOf: "event: error\n".utf8) }
         output.append(contentsOf: "data: ".utf8)
         envelope(in: dialect).serialize(into: &output)
+        output.append(contentsOf: "\n\n".utf8)
+        return output
+    }
+
+    /// The error as a Responses stream `error` event numbered `sequenceNumber`.
+    ///
+    /// It carries the documented fields (`type: "error"`, `code`, `message`, `param`, `sequence_number`) and,
+    /// beside them, the OpenAI error object under `error`, which is what makes the OpenAI SDKs raise.
+    package func responsesStreamEvent(sequenceNumber: Int) -> [UInt8] {
+        var output = Array("event: error\ndata: ".utf8)
+        let event: JSON = [
+            "type": "error",
+            "code": .string(code),
+            "message": .string(message),
+            "param": parameter.map(JSON.string) ?? .null,
+            "sequence_number": JSON(sequenceNumber),
+            "error": envelope(in: .openAIResponses)["error"] ?? .null,
+        ]
+        event.serialize(into: &output)
         output.append(contentsOf: "\n\n".utf8)
         return output
     }

@@ -100,6 +100,8 @@ package struct GatewayHandler: GatewayRequestHandler {
             try await writeJSON(countTokens(request), to: writer)
         case (.POST, "/embeddings"):
             try await relayEmbeddings(request, writer: writer, logger: logger)
+        case (.POST, "/responses"):
+            try await relay(request, client: .openAIResponses, writer: writer, logger: logger)
         case (.GET, "/models"):
             try await writeJSON(modelList(anthropicShape: request.headers.contains(name: "anthropic-version")), to: writer)
         case (.GET, _) where key.hasPrefix("/models/"):
@@ -110,10 +112,10 @@ package struct GatewayHandler: GatewayRequestHandler {
             try await writeJSON(["status": "ok", "version": .string(RosettaVersion.current)], to: writer)
         case (_, _) where key.hasPrefix("/rosetta/"):
             try await controlRoute(request, key: key, writer: writer)
-        case (_, "/chat/completions"), (_, "/messages"), (_, "/models"), (_, "/health"), (_, "/messages/count_tokens"), (_, "/embeddings"):
+        case (_, "/chat/completions"), (_, "/messages"), (_, "/responses"), (_, "/models"), (_, "/health"), (_, "/messages/count_tokens"), (_, "/embeddings"):
             throw GatewayError(.methodNotAllowed, code: "method_not_allowed", message: "\(request.method.rawValue) is not allowed on \(request.path).")
         default:
-            throw GatewayError(.notFound, code: "route_not_found", message: "No route for \(request.method.rawValue) \(request.path). Served: POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, POST /v1/embeddings, GET /v1/models, GET /health.")
+            throw GatewayError(.notFound, code: "route_not_found", message: "No route for \(request.method.rawValue) \(request.path). Served: POST /v1/chat/completions, POST /v1/messages, POST /v1/responses, POST /v1/messages/count_tokens, POST /v1/embeddings, GET /v1/models, GET /health.")
         }
     }
 
@@ -204,8 +206,10 @@ package struct GatewayHandler: GatewayRequestHandler {
             throw failure
         }
         if call.stream, clientStreams {
-            await relayStream(response, client: client, upstream: provider.dialect, clientModel: route.model.alias, includeUsage: call.includeUsage,
-                              chunkTransformer: plan.editsResponses ? StreamChunkTransformer(plan: plan) : nil, writer: writer, logger: logger)
+            await relayStream(
+                response, client: client, upstream: provider.dialect, clientModel: route.model.alias, includeUsage: call.includeUsage,
+                customToolNames: call.customToolNames,
+                chunkTransformer: plan.editsResponses ? StreamChunkTransformer(plan: plan) : nil, writer: writer, logger: logger)
         } else {
             let upstreamBody: [UInt8]
             do {
@@ -221,10 +225,12 @@ package struct GatewayHandler: GatewayRequestHandler {
                 aggregator.feed(transformer.feed(upstreamBody))
                 aggregator.feed(transformer.finish())
                 let whole = try aggregator.finish()
-                clientBody = try DialectCodecs.encodeResponse(whole, dialect: client, clientModel: route.model.alias).bytes
+                clientBody = try DialectCodecs.encodeResponse(
+                    whole, dialect: client, clientModel: route.model.alias, customToolNames: call.customToolNames).bytes
             } else {
                 clientBody = try Translation.translateResponse(
-                    plan.transformResponse(upstreamBody), upstream: provider.dialect, client: client, clientModel: route.model.alias)
+                    plan.transformResponse(upstreamBody), upstream: provider.dialect, client: client, clientModel: route.model.alias,
+                    customToolNames: call.customToolNames)
             }
             do {
                 try await writer.writeWhole(status: .ok, headers: Self.jsonHeaders, body: clientBody)
@@ -237,9 +243,10 @@ package struct GatewayHandler: GatewayRequestHandler {
     /// Streams an upstream SSE response to the client, translating each event as it arrives.
     func relayStream(
         _ response: UpstreamResponse, client: Dialect, upstream: Dialect, clientModel: String, includeUsage: Bool,
-        chunkTransformer: StreamChunkTransformer? = nil, writer: some ResponseWriter, logger: Logger
+        customToolNames: Set<String> = [], chunkTransformer: StreamChunkTransformer? = nil, writer: some ResponseWriter, logger: Logger
     ) async {
-        var translator = StreamTranslator(upstream: upstream, client: client, clientModel: clientModel, includeUsage: includeUsage)
+        var translator = StreamTranslator(
+            upstream: upstream, client: client, clientModel: clientModel, includeUsage: includeUsage, customToolNames: customToolNames)
         var chunkTransformer = chunkTransformer
         do {
             try await writer.startStream(status: .ok, headers: Self.streamHeaders)
@@ -261,11 +268,11 @@ package struct GatewayHandler: GatewayRequestHandler {
                 if !tail.isEmpty { try await writer.writeChunk(tail) }
             } catch let failure as GatewayError {
                 logger.warning("upstream stream failed", metadata: ["error.code": "\(failure.code)"])
-                try await writer.writeChunk(failure.streamEvent(in: client))
+                try await writer.writeChunk(translator.errorEvent(for: failure))
             } catch let failure as UpstreamError {
                 let error = Self.transportError(failure, provider: "upstream")
                 logger.warning("upstream stream broke off", metadata: ["error.code": "\(error.code)"])
-                try await writer.writeChunk(error.streamEvent(in: client))
+                try await writer.writeChunk(translator.errorEvent(for: error))
             }
             try await writer.finishStream()
         } catch {

@@ -26,7 +26,7 @@ extension ProviderType {
     /// names know them as `openai/…` unless the model's `vendor:` says otherwise.
     package var defaultVendor: ModelVendor {
         switch self {
-        case .openAIChat: .openai
+        case .openAIChat, .openAIResponses: .openai
         case .anthropic: .anthropic
         }
     }

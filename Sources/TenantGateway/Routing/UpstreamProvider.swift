@@ -33,6 +33,7 @@ package struct HTTPProvider: UpstreamProvider {
         switch config.type {
         case .openAIChat: endpointURL = config.baseURL + "/chat/completions"
         case .anthropic: endpointURL = config.baseURL + "/v1/messages"
+        case .openAIResponses: endpointURL = config.baseURL + "/responses"
         }
     }
 
@@ -50,7 +51,7 @@ package struct HTTPProvider: UpstreamProvider {
             ("user-agent", "rosettad/\(RosettaVersion.current)"),
         ]
         switch config.type {
-        case .openAIChat:
+        case .openAIChat, .openAIResponses:
             if let key = config.apiKey { headers.append(("authorization", "Bearer \(key)")) }
         case .anthropic:
             if let key = config.apiKey { headers.append(("x-api-key", key)) }

@@ -5,6 +5,7 @@ enum DialectCodecs {
         switch dialect {
         case .openAIChat: try OpenAIChatRequestCodec.decode(body)
         case .anthropicMessages: try AnthropicRequestCodec.decode(body)
+        case .openAIResponses: try ResponsesRequestCodec.decode(body).request
         }
     }
 
@@ -15,6 +16,7 @@ enum DialectCodecs {
         switch dialect {
         case .openAIChat: try OpenAIChatRequestCodec.encode(request)
         case .anthropicMessages: try AnthropicRequestCodec.encode(request, defaultMaxTokens: defaultMaxTokens, thinkingStyle: thinkingStyle)
+        case .openAIResponses: try ResponsesRequestCodec.encode(request)
         }
     }
 
@@ -23,14 +25,19 @@ enum DialectCodecs {
         switch dialect {
         case .openAIChat: try OpenAIChatResponseCodec.decode(json)
         case .anthropicMessages: try AnthropicResponseCodec.decode(json)
+        case .openAIResponses: try ResponsesResponseCodec.decode(json)
         }
     }
 
     /// Encodes an IR response as a client's whole response in a dialect.
-    static func encodeResponse(_ response: ChatResponse, dialect: Dialect, clientModel: String) throws(GatewayError) -> JSON {
+    static func encodeResponse(
+        _ response: ChatResponse, dialect: Dialect, clientModel: String, customToolNames: Set<String> = []
+    ) throws(GatewayError) -> JSON {
         switch dialect {
         case .openAIChat: OpenAIChatResponseCodec.encode(response, clientModel: clientModel, created: currentUnixTime())
         case .anthropicMessages: try AnthropicResponseCodec.encode(response, clientModel: clientModel)
+        case .openAIResponses:
+            ResponsesResponseCodec.encode(response, clientModel: clientModel, customToolNames: customToolNames, created: currentUnixTime())
         }
     }
 }
@@ -39,11 +46,13 @@ enum DialectCodecs {
 enum StreamDecoderBox: Sendable {
     case openAIChat(OpenAIChatStreamDecoder)
     case anthropicMessages(AnthropicStreamDecoder)
+    case openAIResponses(ResponsesStreamDecoder)
 
     init(dialect: Dialect) {
         switch dialect {
         case .openAIChat: self = .openAIChat(OpenAIChatStreamDecoder())
         case .anthropicMessages: self = .anthropicMessages(AnthropicStreamDecoder())
+        case .openAIResponses: self = .openAIResponses(ResponsesStreamDecoder())
         }
     }
 
@@ -56,6 +65,9 @@ enum StreamDecoderBox: Sendable {
         case .anthropicMessages(var decoder):
             decoder.decode(event, into: &events)
             self = .anthropicMessages(decoder)
+        case .openAIResponses(var decoder):
+            decoder.decode(event, into: &events)
+            self = .openAIResponses(decoder)
         }
     }
 }
@@ -64,11 +76,14 @@ enum StreamDecoderBox: Sendable {
 enum StreamEncoderBox: Sendable {
     case openAIChat(OpenAIChatStreamEncoder)
     case anthropicMessages(AnthropicStreamEncoder)
+    case openAIResponses(ResponsesStreamEncoder)
 
-    init(dialect: Dialect, clientModel: String, includeUsage: Bool, created: Int) {
+    init(dialect: Dialect, clientModel: String, includeUsage: Bool, created: Int, customToolNames: Set<String> = []) {
         switch dialect {
         case .openAIChat: self = .openAIChat(OpenAIChatStreamEncoder(clientModel: clientModel, includeUsage: includeUsage, created: created))
         case .anthropicMessages: self = .anthropicMessages(AnthropicStreamEncoder(clientModel: clientModel))
+        case .openAIResponses:
+            self = .openAIResponses(ResponsesStreamEncoder(clientModel: clientModel, customToolNames: customToolNames, created: created))
         }
     }
 
@@ -83,6 +98,18 @@ enum StreamEncoderBox: Sendable {
             let error = encoder.encode(event, into: &output)
             self = .anthropicMessages(encoder)
             return error
+        case .openAIResponses(var encoder):
+            let error = encoder.encode(event, into: &output)
+            self = .openAIResponses(encoder)
+            return error
         }
+    }
+
+    /// The client's error event for a failure; Responses streams number it after the events already sent.
+    mutating func errorEvent(_ error: GatewayError, dialect: Dialect) -> [UInt8] {
+        guard case .openAIResponses(var encoder) = self else { return error.streamEvent(in: dialect) }
+        let bytes = encoder.errorEvent(error)
+        self = .openAIResponses(encoder)
+        return bytes
     }
 }

@@ -173,11 +173,14 @@ package struct Reasoning: Sendable, Equatable {
     package var text: String
     /// Anthropic's opaque signature over the text; `nil` when the reasoning did not come from Anthropic.
     package var signature: String?
+    /// OpenAI Responses' opaque `encrypted_content` of a reasoning item; only an OpenAI Responses upstream can read it.
+    package var encryptedContent: String?
 
     /// Creates a reasoning part.
-    package init(text: String, signature: String? = nil) {
+    package init(text: String, signature: String? = nil, encryptedContent: String? = nil) {
         self.text = text
         self.signature = signature
+        self.encryptedContent = encryptedContent
     }
 }
 

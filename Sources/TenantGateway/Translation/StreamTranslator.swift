@@ -33,16 +33,23 @@ package struct StreamTranslator: Sendable {
     private var decoder: StreamDecoderBox?
     private var encoder: StreamEncoderBox?
     private var pending: [StreamEvent] = []
+    /// The next `sequence_number` for an event the gateway adds to a passed-through Responses stream.
+    private var nextResponsesSequenceNumber = 0
 
     /// Creates a translator; `includeUsage` asks for OpenAI's final usage chunk (an OpenAI client's
-    /// `stream_options.include_usage`); `created` stamps OpenAI chunks and defaults to now.
-    package init(upstream: Dialect, client: Dialect, clientModel: String, includeUsage: Bool, created: Int = currentUnixTime()) {
+    /// `stream_options.include_usage`); `created` stamps OpenAI chunks and defaults to now; `customToolNames`
+    /// are a Responses client's custom tools.
+    package init(
+        upstream: Dialect, client: Dialect, clientModel: String, includeUsage: Bool, created: Int = currentUnixTime(),
+        customToolNames: Set<String> = []
+    ) {
         self.upstream = upstream
         self.client = client
         self.clientModel = clientModel
         if upstream != client || !client.passesThroughUnchanged {
             decoder = StreamDecoderBox(dialect: upstream)
-            encoder = StreamEncoderBox(dialect: client, clientModel: clientModel, includeUsage: includeUsage, created: created)
+            encoder = StreamEncoderBox(
+                dialect: client, clientModel: clientModel, includeUsage: includeUsage, created: created, customToolNames: customToolNames)
         }
     }
 
@@ -104,6 +111,7 @@ package struct StreamTranslator: Sendable {
         }
         switch client {
         case .anthropicMessages: passAnthropicEvent(event, into: &output)
+        case .openAIResponses: passResponsesEvent(event, into: &output)
         default: passOpenAIEvent(event, into: &output)
         }
     }
@@ -127,8 +135,22 @@ package struct StreamTranslator: Sendable {
     }
 
     private mutating func fail(_ error: GatewayError, into output: inout [UInt8]) {
-        output.append(contentsOf: error.streamEvent(in: client))
+        output.append(contentsOf: errorEvent(for: error))
         state = .failed(error)
+    }
+
+    /// The client's error event for a failure the caller reports itself (a truncated stream, a broken transfer).
+    ///
+    /// Equal to `error.streamEvent(in: client)` except in Responses streams, where it carries the next `sequence_number`.
+    package mutating func errorEvent(for error: GatewayError) -> [UInt8] {
+        if var encoder {
+            let bytes = encoder.errorEvent(error, dialect: client)
+            self.encoder = encoder
+            return bytes
+        }
+        guard client == .openAIResponses else { return error.streamEvent(in: client) }
+        defer { nextResponsesSequenceNumber += 1 }
+        return error.responsesStreamEvent(sequenceNumber: nextResponsesSequenceNumber)
     }
 
     // MARK: - Same-dialect pass-through
@@ -214,6 +236,39 @@ package struct StreamTranslator: Sendable {
                 }
                 return nil
             }
+        }
+    }
+
+    /// Passes a Responses event on, renaming the model in the events that carry the response object.
+    private mutating func passResponsesEvent(_ event: SSEEvent, into output: inout [UInt8]) {
+        if event.isDoneMarker { return }
+        guard let parsed = try? JSON.parse(event.data.utf8), case .object(var object) = parsed else {
+            fail(UpstreamProblem.invalidResponse("the stream sent an event that is not a JSON object"), into: &output)
+            return
+        }
+        let type = object["type"]?.stringValue ?? event.event
+        if let number = object["sequence_number"]?.intValue {
+            // The gateway's own error event replaces the upstream's and takes its number.
+            nextResponsesSequenceNumber = max(nextResponsesSequenceNumber, type == "error" ? number : number + 1)
+        }
+        if type == "error" {
+            fail(Translation.decodeStreamError(parsed, upstream: .openAIResponses), into: &output)
+            return
+        }
+        guard case .object(var response)? = object["response"] else {
+            SSEWriter.write(event: event.event, rawData: event.data, into: &output)
+            return
+        }
+        response["model"] = .string(clientModel)
+        object["response"] = .object(response)
+        SSEWriter.write(event: event.event, data: .object(object), into: &output)
+        switch type {
+        case "response.completed", "response.incomplete":
+            state = .completed
+        case "response.failed":
+            fail(Translation.decodeStreamError(["error": response["error"] ?? .null], upstream: .openAIResponses), into: &output)
+        default:
+            break
         }
     }
 

@@ -7,12 +7,16 @@ package struct UpstreamCall: Sendable {
     /// Whether an OpenAI client asked for a final usage chunk; pass it to `StreamTranslator`.
     /// Always true for Anthropic clients, whose streams always carry usage.
     package var includeUsage: Bool
+    /// The names of a Responses client's custom (freeform) tools, whose calls go back as `custom_tool_call` items;
+    /// pass them to `translateResponse` and `StreamTranslator`.
+    package var customToolNames: Set<String>
 
     /// Creates an upstream call.
-    package init(body: [UInt8], stream: Bool, includeUsage: Bool) {
+    package init(body: [UInt8], stream: Bool, includeUsage: Bool, customToolNames: Set<String> = []) {
         self.body = body
         self.stream = stream
         self.includeUsage = includeUsage
+        self.customToolNames = customToolNames
     }
 }
 
@@ -32,17 +36,24 @@ package enum Translation {
         if client == upstream, client.passesThroughUnchanged {
             return try passThroughRequest(body, dialect: client, upstreamModel: upstreamModel, defaultMaxTokens: defaultMaxTokens)
         }
-        var request = try DialectCodecs.decodeRequest(body, dialect: client)
+        var request: ChatRequest
+        var customToolNames: Set<String> = []
+        if client == .openAIResponses {
+            (request, customToolNames) = try ResponsesRequestCodec.decode(body)
+        } else {
+            request = try DialectCodecs.decodeRequest(body, dialect: client)
+        }
         request.model = upstreamModel
         let encoded = try DialectCodecs.encodeRequest(request, dialect: upstream, defaultMaxTokens: defaultMaxTokens, thinkingStyle: thinkingStyle)
         // Anthropic clients always receive usage in their stream, so it is always requested upstream.
         let includeUsage = client == .anthropicMessages ? true : request.includeUsage
-        return UpstreamCall(body: encoded.bytes, stream: request.stream, includeUsage: includeUsage)
+        return UpstreamCall(body: encoded.bytes, stream: request.stream, includeUsage: includeUsage, customToolNames: customToolNames)
     }
 
     static func passThroughRequest(_ body: JSON, dialect: Dialect, upstreamModel: String, defaultMaxTokens: Int) throws(GatewayError) -> UpstreamCall {
         let reader = try FieldReader(body: body)
         _ = try reader.requiredString("model")
+        if dialect == .openAIResponses { return try passThroughResponsesRequest(reader, upstreamModel: upstreamModel) }
         guard let messages = try reader.array("messages") else { throw RequestProblem.missing("messages") }
         guard !messages.isEmpty else { throw RequestProblem.invalidValue("messages", "must contain at least one message") }
         for (index, message) in messages.enumerated() {
@@ -61,9 +72,27 @@ package enum Translation {
         return UpstreamCall(body: JSON.object(object).bytes, stream: stream, includeUsage: includeUsage)
     }
 
-    /// Turns an upstream's whole 2xx body into the client's body, with the model renamed to `clientModel`.
+    /// Checks a Responses body for a Responses upstream (`input` present, no server-side state asked for) and
+    /// renames its model; everything else passes as the client sent it.
+    static func passThroughResponsesRequest(_ reader: FieldReader, upstreamModel: String) throws(GatewayError) -> UpstreamCall {
+        try ResponsesRequestCodec.rejectStatefulFields(reader)
+        guard let input = reader.value("input") else { throw RequestProblem.missing("input") }
+        switch input {
+        case .string: break
+        case .array(let items) where !items.isEmpty: break
+        case .array: throw RequestProblem.invalidValue("input", "must contain at least one item")
+        default: throw RequestProblem.wrongType("input", expected: "a string or an array of input items", found: input)
+        }
+        let stream = try reader.bool("stream") ?? false
+        var object = reader.object
+        object["model"] = .string(upstreamModel)
+        return UpstreamCall(body: JSON.object(object).bytes, stream: stream, includeUsage: true)
+    }
+
+    /// Turns an upstream's whole 2xx body into the client's body, with the model renamed to `clientModel`;
+    /// `customToolNames` are a Responses client's custom tools (see `UpstreamCall.customToolNames`).
     package static func translateResponse(
-        _ body: [UInt8], upstream: Dialect, client: Dialect, clientModel: String
+        _ body: [UInt8], upstream: Dialect, client: Dialect, clientModel: String, customToolNames: Set<String> = []
     ) throws(GatewayError) -> [UInt8] {
         let json: JSON
         do {
@@ -77,7 +106,7 @@ package enum Translation {
             return JSON.object(object).bytes
         }
         let response = try DialectCodecs.decodeResponse(json, dialect: upstream)
-        return try DialectCodecs.encodeResponse(response, dialect: client, clientModel: clientModel).bytes
+        return try DialectCodecs.encodeResponse(response, dialect: client, clientModel: clientModel, customToolNames: customToolNames).bytes
     }
 
     /// The longest upstream error text passed on to the client, in characters.
