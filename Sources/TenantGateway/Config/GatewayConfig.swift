@@ -6,12 +6,16 @@ package enum ProviderType: String, Sendable, CaseIterable {
     case openAIChat = "openai_chat"
     /// An Anthropic Messages endpoint; `base_url` is the host root (the gateway appends `/v1/messages`).
     case anthropic
+    /// A Google GenAI (Gemini API) endpoint; `base_url` includes `/v1beta` (the gateway appends
+    /// `/models/{model}:generateContent` or `:streamGenerateContent?alt=sse`).
+    case google
 
     /// The wire dialect this provider type speaks.
     package var dialect: Dialect {
         switch self {
         case .openAIChat: .openAIChat
         case .anthropic: .anthropicMessages
+        case .google: .googleGenAI
         }
     }
 }

@@ -1,10 +1,12 @@
 /// Dispatches to each dialect's request and response codecs, so any client dialect reaches any upstream dialect through the IR.
 enum DialectCodecs {
     /// Decodes and validates a client request body in a dialect.
-    static func decodeRequest(_ body: JSON, dialect: Dialect) throws(GatewayError) -> ChatRequest {
+    /// Google bodies name neither the model nor streaming: `urlModel` and `urlStream` (from the URL) supply them.
+    static func decodeRequest(_ body: JSON, dialect: Dialect, urlModel: String = "", urlStream: Bool = false) throws(GatewayError) -> ChatRequest {
         switch dialect {
         case .openAIChat: try OpenAIChatRequestCodec.decode(body)
         case .anthropicMessages: try AnthropicRequestCodec.decode(body)
+        case .googleGenAI: try GoogleRequestCodec.decode(body, model: urlModel, stream: urlStream)
         }
     }
 
@@ -15,6 +17,7 @@ enum DialectCodecs {
         switch dialect {
         case .openAIChat: try OpenAIChatRequestCodec.encode(request)
         case .anthropicMessages: try AnthropicRequestCodec.encode(request, defaultMaxTokens: defaultMaxTokens, thinkingStyle: thinkingStyle)
+        case .googleGenAI: try GoogleRequestCodec.encode(request)
         }
     }
 
@@ -23,6 +26,7 @@ enum DialectCodecs {
         switch dialect {
         case .openAIChat: try OpenAIChatResponseCodec.decode(json)
         case .anthropicMessages: try AnthropicResponseCodec.decode(json)
+        case .googleGenAI: try GoogleResponseCodec.decode(json)
         }
     }
 
@@ -31,6 +35,7 @@ enum DialectCodecs {
         switch dialect {
         case .openAIChat: OpenAIChatResponseCodec.encode(response, clientModel: clientModel, created: currentUnixTime())
         case .anthropicMessages: try AnthropicResponseCodec.encode(response, clientModel: clientModel)
+        case .googleGenAI: try GoogleResponseCodec.encode(response, clientModel: clientModel)
         }
     }
 }
@@ -39,11 +44,21 @@ enum DialectCodecs {
 enum StreamDecoderBox: Sendable {
     case openAIChat(OpenAIChatStreamDecoder)
     case anthropicMessages(AnthropicStreamDecoder)
+    case googleGenAI(GoogleStreamDecoder)
 
     init(dialect: Dialect) {
         switch dialect {
         case .openAIChat: self = .openAIChat(OpenAIChatStreamDecoder())
         case .anthropicMessages: self = .anthropicMessages(AnthropicStreamDecoder())
+        case .googleGenAI: self = .googleGenAI(GoogleStreamDecoder())
+        }
+    }
+
+    /// Handles the upstream closing its stream; only dialects without a final event (Google) emit anything.
+    mutating func endOfStream(into events: inout [StreamEvent]) {
+        if case .googleGenAI(var decoder) = self {
+            decoder.endOfStream(into: &events)
+            self = .googleGenAI(decoder)
         }
     }
 
@@ -56,6 +71,9 @@ enum StreamDecoderBox: Sendable {
         case .anthropicMessages(var decoder):
             decoder.decode(event, into: &events)
             self = .anthropicMessages(decoder)
+        case .googleGenAI(var decoder):
+            decoder.decode(event, into: &events)
+            self = .googleGenAI(decoder)
         }
     }
 }
@@ -64,11 +82,13 @@ enum StreamDecoderBox: Sendable {
 enum StreamEncoderBox: Sendable {
     case openAIChat(OpenAIChatStreamEncoder)
     case anthropicMessages(AnthropicStreamEncoder)
+    case googleGenAI(GoogleStreamEncoder)
 
     init(dialect: Dialect, clientModel: String, includeUsage: Bool, created: Int) {
         switch dialect {
         case .openAIChat: self = .openAIChat(OpenAIChatStreamEncoder(clientModel: clientModel, includeUsage: includeUsage, created: created))
         case .anthropicMessages: self = .anthropicMessages(AnthropicStreamEncoder(clientModel: clientModel))
+        case .googleGenAI: self = .googleGenAI(GoogleStreamEncoder(clientModel: clientModel))
         }
     }
 
@@ -82,6 +102,10 @@ enum StreamEncoderBox: Sendable {
         case .anthropicMessages(var encoder):
             let error = encoder.encode(event, into: &output)
             self = .anthropicMessages(encoder)
+            return error
+        case .googleGenAI(var encoder):
+            let error = encoder.encode(event, into: &output)
+            self = .googleGenAI(encoder)
             return error
         }
     }
