@@ -184,6 +184,7 @@ struct HTTPFrontTests {
         arguments: [
             ("/v1/chat/completions", Dialect.openAIChat),
             ("/v1/messages", Dialect.anthropicMessages),
+            ("/v1beta/models/m:generateContent", Dialect.googleGenAI),
         ]
     )
     func oversizedDeclaredBody(path: String, dialect: Dialect) async throws {
@@ -207,6 +208,9 @@ struct HTTPFrontTests {
                 case .anthropicMessages:
                     #expect(json["type"]?.stringValue == "error")
                     #expect(json["error"]?["type"]?.stringValue == "request_too_large")
+                case .googleGenAI:
+                    #expect(json["error"]?["code"]?.intValue == 413)
+                    #expect(json["error"]?["status"]?.stringValue == "INVALID_ARGUMENT")
                 }
                 #expect(await reader.closesWithoutData())
             }

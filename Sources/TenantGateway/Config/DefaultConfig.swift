@@ -10,7 +10,10 @@ extension GatewayConfig {
         # providers: upstream endpoints, by a name of your choice.
         #   type: openai_chat   OpenAI Chat Completions; base_url includes /v1, the gateway appends /chat/completions
         #   type: anthropic     Anthropic Messages; base_url is the host root, the gateway appends /v1/messages
-        #   api_key:            sent upstream as "Authorization: Bearer" (openai_chat) or "x-api-key" (anthropic)
+        #   type: openai_responses  OpenAI Responses; base_url includes /v1, the gateway appends /responses
+        #   type: google        Google GenAI; base_url includes /v1beta, the gateway appends /models/{m}:generateContent
+        #   api_key:            sent upstream as "Authorization: Bearer" (openai_*), "x-api-key" (anthropic)
+        #                       or "x-goog-api-key" (google)
         #   headers:            extra headers sent with every upstream request
         #   ca_file:            a CA bundle to verify the upstream's certificate (default: the system's)
         providers: {}

@@ -8,6 +8,9 @@ package enum ProviderType: String, Sendable, CaseIterable {
     case anthropic
     /// An OpenAI Responses endpoint; `base_url` includes `/v1` (the gateway appends `/responses`).
     case openAIResponses = "openai_responses"
+    /// A Google GenAI (Gemini API) endpoint; `base_url` includes `/v1beta` (the gateway appends
+    /// `/models/{model}:generateContent` or `:streamGenerateContent?alt=sse`).
+    case google
 
     /// The wire dialect this provider type speaks.
     package var dialect: Dialect {
@@ -15,6 +18,7 @@ package enum ProviderType: String, Sendable, CaseIterable {
         case .openAIChat: .openAIChat
         case .anthropic: .anthropicMessages
         case .openAIResponses: .openAIResponses
+        case .google: .googleGenAI
         }
     }
 }

@@ -22,10 +22,22 @@ extension GatewayError {
             case .overloaded: "overloaded_error"
             case .upstreamTimeout: "timeout_error"
             }
+        case .googleGenAI:
+            switch kind {
+            case .invalidRequest, .methodNotAllowed, .requestTooLarge: "INVALID_ARGUMENT"
+            case .authentication: "UNAUTHENTICATED"
+            case .permission: "PERMISSION_DENIED"
+            case .notFound: "NOT_FOUND"
+            case .rateLimited: "RESOURCE_EXHAUSTED"
+            case .internalError, .upstream: "INTERNAL"
+            case .overloaded: "UNAVAILABLE"
+            case .requestTimeout, .upstreamTimeout: "DEADLINE_EXCEEDED"
+            }
         }
     }
 
-    /// The error envelope in the given dialect: OpenAI `{"error":{…}}`, Anthropic `{"type":"error","error":{…}}`.
+    /// The error envelope in the given dialect: OpenAI `{"error":{…}}`, Anthropic `{"type":"error","error":{…}}`,
+    /// Google `{"error":{"code":<HTTP status>,"message":…,"status":"INVALID_ARGUMENT"…}}`.
     package func envelope(in dialect: Dialect) -> JSON {
         switch dialect {
         case .openAIChat, .openAIResponses:
@@ -45,6 +57,14 @@ extension GatewayError {
                     "message": .string(message),
                 ],
             ]
+        case .googleGenAI:
+            return [
+                "error": [
+                    "code": JSON(status),
+                    "message": .string(message),
+                    "status": .string(errorType(in: dialect)),
+                ]
+            ]
         }
     }
 
@@ -55,8 +75,8 @@ extension GatewayError {
 
     /// The error as one server-sent event for a stream already under way in the given dialect.
     ///
-    /// Anthropic streams carry `event: error`; OpenAI streams carry a `data:` line holding the
-    /// error envelope, which the OpenAI SDKs raise as an API error.
+    /// Anthropic streams carry `event: error`; OpenAI and Google streams carry a `data:` line holding the
+    /// error envelope, which the OpenAI SDKs and google-genai (a chunk starting `{"error":`) raise as an API error.
     package func streamEvent(in dialect: Dialect) -> [UInt8] {
         if dialect == .openAIResponses { return responsesStreamEvent(sequenceNumber: 0) }
         var output: [UInt8] = []

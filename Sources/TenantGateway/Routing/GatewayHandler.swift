@@ -70,7 +70,12 @@ package struct GatewayHandler: GatewayRequestHandler {
             if parts.count == 2, parts[0].lowercased() == "bearer", token.matches(parts[1].utf8) { return }
         }
         for value in request.headers[canonicalForm: "x-api-key"] where token.matches(value.utf8) { return }
+        // Google clients send their key as `x-goog-api-key` or as the `key` query parameter.
+        for value in request.headers[canonicalForm: "x-goog-api-key"] where token.matches(value.utf8) { return }
+        let queryKey = Self.queryValue("key", in: request.query)
+        if let queryKey, token.matches(Substring(queryKey).utf8) { return }
         let presented = request.headers.contains(name: "authorization") || request.headers.contains(name: "x-api-key")
+            || request.headers.contains(name: "x-goog-api-key") || queryKey != nil
         throw GatewayError(
             .authentication,
             code: presented ? "invalid_api_key" : "missing_api_key",
@@ -102,12 +107,30 @@ package struct GatewayHandler: GatewayRequestHandler {
             try await relayEmbeddings(request, writer: writer, logger: logger)
         case (.POST, "/responses"):
             try await relay(request, client: .openAIResponses, writer: writer, logger: logger)
+        case (.GET, "/models") where Self.isGoogleClient(request):
+            try await writeJSON(googleModelList(), to: writer)
+        case (.GET, _) where key.hasPrefix("/models/") && Self.isGoogleClient(request):
+            let name = String(key.dropFirst("/models/".count))
+            let route = try catalog.resolve(name.removingPercentEncoding ?? name)
+            try await writeJSON(googleModelEntry(route.model), to: writer)
         case (.GET, "/models"):
             try await writeJSON(modelList(anthropicShape: request.headers.contains(name: "anthropic-version")), to: writer)
         case (.GET, _) where key.hasPrefix("/models/"):
             let name = String(key.dropFirst("/models/".count))
             let route = try catalog.resolve(name.removingPercentEncoding ?? name)
             try await writeJSON(modelEntry(route.model, anthropicShape: request.headers.contains(name: "anthropic-version")), to: writer)
+        case (.GET, "/v1beta/models"):
+            try await writeJSON(googleModelList(), to: writer)
+        case (.POST, _) where Self.googleCall(key) != nil:
+            let call = Self.googleCall(key)!
+            let streamed = call.method == "streamGenerateContent"
+            try await relay(
+                request, client: .googleGenAI, writer: writer, logger: logger,
+                urlModel: call.model, urlStream: streamed, jsonArrayStream: streamed && Self.queryValue("alt", in: request.query) != "sse")
+        case (.GET, _) where key.hasPrefix("/v1beta/models/"):
+            let name = String(key.dropFirst("/v1beta/models/".count))
+            let route = try catalog.resolve(name.removingPercentEncoding ?? name)
+            try await writeJSON(googleModelEntry(route.model), to: writer)
         case (.GET, "/health"), (.HEAD, "/health"):
             try await writeJSON(["status": "ok", "version": .string(RosettaVersion.current)], to: writer)
         case (_, _) where key.hasPrefix("/rosetta/"):
@@ -115,7 +138,7 @@ package struct GatewayHandler: GatewayRequestHandler {
         case (_, "/chat/completions"), (_, "/messages"), (_, "/responses"), (_, "/models"), (_, "/health"), (_, "/messages/count_tokens"), (_, "/embeddings"):
             throw GatewayError(.methodNotAllowed, code: "method_not_allowed", message: "\(request.method.rawValue) is not allowed on \(request.path).")
         default:
-            throw GatewayError(.notFound, code: "route_not_found", message: "No route for \(request.method.rawValue) \(request.path). Served: POST /v1/chat/completions, POST /v1/messages, POST /v1/responses, POST /v1/messages/count_tokens, POST /v1/embeddings, GET /v1/models, GET /health.")
+            throw GatewayError(.notFound, code: "route_not_found", message: "No route for \(request.method.rawValue) \(request.path). Served: POST /v1/chat/completions, POST /v1/messages, POST /v1/responses, POST /v1/messages/count_tokens, POST /v1/embeddings, GET /v1/models, POST /v1beta/models/{model}:generateContent, POST /v1beta/models/{model}:streamGenerateContent, GET /v1beta/models, GET /health.")
         }
     }
 
@@ -151,7 +174,12 @@ package struct GatewayHandler: GatewayRequestHandler {
 
     // MARK: Relaying to an upstream
 
-    func relay(_ request: GatewayRequest, client: Dialect, writer: some ResponseWriter, logger: Logger) async throws(GatewayError) {
+    /// Relays one model call; a Google call names its model and streaming in the URL (`urlModel`, `urlStream`),
+    /// and `jsonArrayStream` frames its stream as a JSON array instead of server-sent events.
+    func relay(
+        _ request: GatewayRequest, client: Dialect, writer: some ResponseWriter, logger: Logger,
+        urlModel: String? = nil, urlStream: Bool = false, jsonArrayStream: Bool = false
+    ) async throws(GatewayError) {
         let body: JSON
         do {
             body = try JSON.parse(request.body)
@@ -161,7 +189,7 @@ package struct GatewayHandler: GatewayRequestHandler {
         guard case .object = body else {
             throw GatewayError(.invalidRequest, code: "invalid_request", message: "The request body must be a JSON object, not \(body.typeName).")
         }
-        guard let modelName = body["model"]?.stringValue, !modelName.isEmpty else {
+        guard let modelName = urlModel ?? body["model"]?.stringValue, !modelName.isEmpty else {
             throw GatewayError(.invalidRequest, code: "missing_model", message: "The request needs a 'model' string naming a configured model.", parameter: "model")
         }
         let route = try catalog.resolve(modelName)
@@ -174,7 +202,7 @@ package struct GatewayHandler: GatewayRequestHandler {
         try CapabilityCheck.requireCapabilities(of: body, model: route.model)
         var call = try Translation.prepareRequest(
             body, client: client, upstream: provider.dialect,
-            upstreamModel: route.model.upstreamModel, defaultMaxTokens: route.model.defaultMaxTokens)
+            upstreamModel: route.model.upstreamModel, defaultMaxTokens: route.model.defaultMaxTokens, urlStream: urlStream)
         let plan = transforms.plan(provider: provider.name, providerType: route.provider.type, upstreamModel: route.model.upstreamModel)
         let clientStreams = call.stream
         if !plan.isEmpty {
@@ -209,7 +237,8 @@ package struct GatewayHandler: GatewayRequestHandler {
             await relayStream(
                 response, client: client, upstream: provider.dialect, clientModel: route.model.alias, includeUsage: call.includeUsage,
                 customToolNames: call.customToolNames,
-                chunkTransformer: plan.editsResponses ? StreamChunkTransformer(plan: plan) : nil, writer: writer, logger: logger)
+                chunkTransformer: plan.editsResponses ? StreamChunkTransformer(plan: plan) : nil,
+                jsonArray: jsonArrayStream, writer: writer, logger: logger)
         } else {
             let upstreamBody: [UInt8]
             do {
@@ -243,37 +272,45 @@ package struct GatewayHandler: GatewayRequestHandler {
     /// Streams an upstream SSE response to the client, translating each event as it arrives.
     func relayStream(
         _ response: UpstreamResponse, client: Dialect, upstream: Dialect, clientModel: String, includeUsage: Bool,
-        customToolNames: Set<String> = [], chunkTransformer: StreamChunkTransformer? = nil, writer: some ResponseWriter, logger: Logger
+        customToolNames: Set<String> = [], chunkTransformer: StreamChunkTransformer? = nil, jsonArray: Bool = false,
+        writer: some ResponseWriter, logger: Logger
     ) async {
         var translator = StreamTranslator(
             upstream: upstream, client: client, clientModel: clientModel, includeUsage: includeUsage, customToolNames: customToolNames)
         var chunkTransformer = chunkTransformer
+        // A Google client calling streamGenerateContent without alt=sse gets the events as one JSON array.
+        var framer = jsonArray ? GoogleJSONArrayFramer() : nil
+        func framed(_ bytes: [UInt8]) -> [UInt8] {
+            guard framer != nil else { return bytes }
+            return framer!.feed(bytes)
+        }
         do {
-            try await writer.startStream(status: .ok, headers: Self.streamHeaders)
+            try await writer.startStream(status: .ok, headers: jsonArray ? Self.jsonHeaders : Self.streamHeaders)
         } catch {
             return
         }
         do {
             do {
                 for try await chunk in response.body {
-                    let output = translator.feed(chunkTransformer?.feed(chunk) ?? chunk)
+                    let output = framed(translator.feed(chunkTransformer?.feed(chunk) ?? chunk))
                     if !output.isEmpty { try await writer.writeChunk(output) }
                     if translator.isFinished { break }
                 }
                 if var transformer = chunkTransformer, !translator.isFinished {
-                    let output = translator.feed(transformer.finish())
+                    let output = framed(translator.feed(transformer.finish()))
                     if !output.isEmpty { try await writer.writeChunk(output) }
                 }
-                let tail = try translator.finish()
+                let tail = framed(try translator.finish())
                 if !tail.isEmpty { try await writer.writeChunk(tail) }
             } catch let failure as GatewayError {
                 logger.warning("upstream stream failed", metadata: ["error.code": "\(failure.code)"])
-                try await writer.writeChunk(translator.errorEvent(for: failure))
+                try await writer.writeChunk(framed(translator.errorEvent(for: failure)))
             } catch let failure as UpstreamError {
                 let error = Self.transportError(failure, provider: "upstream")
                 logger.warning("upstream stream broke off", metadata: ["error.code": "\(error.code)"])
-                try await writer.writeChunk(translator.errorEvent(for: error))
+                try await writer.writeChunk(framed(translator.errorEvent(for: error)))
             }
+            if framer != nil, let closing = framer?.finish() { try await writer.writeChunk(closing) }
             try await writer.finishStream()
         } catch {
             // The client went away: leaving the loop drops the upstream body, which aborts the transfer.
@@ -314,6 +351,62 @@ package struct GatewayHandler: GatewayRequestHandler {
         }
     }
 
+    /// A Google route's parts: the model segment (percent-decoded) and the method after the last `:`,
+    /// for `/v1beta/models/{model}:{method}`, `/v1beta/tunedModels/{model}:{method}` and `/models/{model}:{method}`.
+    static func googleCall(_ key: Substring) -> (model: String, method: String)? {
+        var rest = key
+        if rest.hasPrefix("/v1beta/") { rest = rest.dropFirst("/v1beta".count) }
+        if rest.hasPrefix("/models/") {
+            rest = rest.dropFirst("/models/".count)
+        } else if rest.hasPrefix("/tunedModels/") {
+            rest = rest.dropFirst("/tunedModels/".count)
+        } else {
+            return nil
+        }
+        guard let colon = rest.lastIndex(of: ":") else { return nil }
+        let method = String(rest[rest.index(after: colon)...])
+        guard method == "generateContent" || method == "streamGenerateContent" else { return nil }
+        let model = String(rest[..<colon])
+        guard !model.isEmpty else { return nil }
+        return (model.removingPercentEncoding ?? model, method)
+    }
+
+    /// Whether a request comes from a Google GenAI client (its key header, its SDK's `x-goog-api-client`
+    /// header or a `key` query parameter): google-genai with a custom base URL lists models at `/v1/models`.
+    static func isGoogleClient(_ request: GatewayRequest) -> Bool {
+        request.headers.contains(name: "x-goog-api-key") || request.headers.contains(name: "x-goog-api-client")
+            || queryValue("key", in: request.query) != nil
+    }
+
+    /// The value of a query parameter (the first occurrence), percent-decoded.
+    static func queryValue(_ name: String, in query: String?) -> String? {
+        guard let query else { return nil }
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, parts[0] == name else { continue }
+            let value = String(parts[1]).replacingPlusWithSpace
+            return value.removingPercentEncoding ?? value
+        }
+        return nil
+    }
+
+    /// The configured models in Google's `ListModelsResponse` shape.
+    func googleModelList() -> JSON {
+        ["models": .array(catalog.models.map(googleModelEntry))]
+    }
+
+    /// One configured model in Google's `Model` shape.
+    func googleModelEntry(_ model: ModelConfig) -> JSON {
+        [
+            "name": .string("models/" + model.alias),
+            "baseModelId": .string(model.alias),
+            "version": "rosetta",
+            "displayName": .string(model.alias),
+            "description": .string("\(model.alias) served by rosetta through provider \(model.provider)"),
+            "supportedGenerationMethods": ["generateContent", "streamGenerateContent"],
+        ]
+    }
+
     func modelList(anthropicShape: Bool) -> JSON {
         let entries = catalog.models.flatMap { model in
             catalog.listedNames(of: model).map { modelEntry(model, id: $0, anthropicShape: anthropicShape) }
@@ -339,6 +432,11 @@ package struct GatewayHandler: GatewayRequestHandler {
 }
 
 extension String {
+    /// The string with every `+` replaced by a space, as query strings encode spaces.
+    var replacingPlusWithSpace: String {
+        String(String.UnicodeScalarView(unicodeScalars.map { $0 == "+" ? " " : $0 }))
+    }
+
     /// The string with `%XX` escapes decoded, or `nil` when an escape is malformed or the result is not UTF-8.
     var removingPercentEncoding: String? {
         guard contains("%") else { return self }

@@ -28,6 +28,7 @@ extension ProviderType {
         switch self {
         case .openAIChat, .openAIResponses: .openai
         case .anthropic: .anthropic
+        case .google: .google
         }
     }
 }

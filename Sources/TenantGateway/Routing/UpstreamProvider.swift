@@ -15,7 +15,7 @@ package protocol UpstreamProvider: Sendable {
     func embeddingsRequest(body: [UInt8], route: ModelRoute) async throws(GatewayError) -> UpstreamRequest
 }
 
-/// A provider reached by plain HTTP(S) with a static API key: `openai_chat` and `anthropic`.
+/// A provider reached by plain HTTP(S) with a static API key: `openai_chat`, `anthropic` and `google`.
 package struct HTTPProvider: UpstreamProvider {
     /// The Anthropic API version sent when the client did not name one.
     package static let defaultAnthropicVersion = "2023-06-01"
@@ -34,6 +34,7 @@ package struct HTTPProvider: UpstreamProvider {
         case .openAIChat: endpointURL = config.baseURL + "/chat/completions"
         case .anthropic: endpointURL = config.baseURL + "/v1/messages"
         case .openAIResponses: endpointURL = config.baseURL + "/responses"
+        case .google: endpointURL = config.baseURL + "/models/"
         }
     }
 
@@ -53,6 +54,8 @@ package struct HTTPProvider: UpstreamProvider {
         switch config.type {
         case .openAIChat, .openAIResponses:
             if let key = config.apiKey { headers.append(("authorization", "Bearer \(key)")) }
+        case .google:
+            break
         case .anthropic:
             if let key = config.apiKey { headers.append(("x-api-key", key)) }
             headers.append(("anthropic-version", clientHeaders.first(name: "anthropic-version") ?? Self.defaultAnthropicVersion))
@@ -60,9 +63,14 @@ package struct HTTPProvider: UpstreamProvider {
                 headers.append(("anthropic-beta", beta))
             }
         }
+        var url = endpointURL
+        if config.type == .google {
+            if let key = config.apiKey { headers.append(("x-goog-api-key", key)) }
+            url += Self.googleModelPath(route.model.upstreamModel) + (call.stream ? ":streamGenerateContent?alt=sse" : ":generateContent")
+        }
         headers.append(contentsOf: config.headers)
         return UpstreamRequest(
-            url: endpointURL,
+            url: url,
             method: "POST",
             headers: headers,
             body: call.body,
@@ -72,6 +80,31 @@ package struct HTTPProvider: UpstreamProvider {
             unixSocketPath: nil,
             caFile: config.caFile
         )
+    }
+}
+
+extension HTTPProvider {
+    /// A Google model name as a URL path segment: without a leading `models/`, percent-encoded except for
+    /// unreserved characters.
+    static func googleModelPath(_ model: String) -> String {
+        let name = model.hasPrefix("models/") ? String(model.dropFirst("models/".count)) : model
+        var encoded = ""
+        for byte in name.utf8 {
+            let unreserved = (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
+                || byte == 0x2D || byte == 0x2E || byte == 0x5F || byte == 0x7E
+            if unreserved {
+                encoded.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                encoded += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
+        }
+        return encoded
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }
 

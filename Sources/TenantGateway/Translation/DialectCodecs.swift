@@ -1,11 +1,13 @@
 /// Dispatches to each dialect's request and response codecs, so any client dialect reaches any upstream dialect through the IR.
 enum DialectCodecs {
     /// Decodes and validates a client request body in a dialect.
-    static func decodeRequest(_ body: JSON, dialect: Dialect) throws(GatewayError) -> ChatRequest {
+    /// Google bodies name neither the model nor streaming: `urlModel` and `urlStream` (from the URL) supply them.
+    static func decodeRequest(_ body: JSON, dialect: Dialect, urlModel: String = "", urlStream: Bool = false) throws(GatewayError) -> ChatRequest {
         switch dialect {
         case .openAIChat: try OpenAIChatRequestCodec.decode(body)
         case .anthropicMessages: try AnthropicRequestCodec.decode(body)
         case .openAIResponses: try ResponsesRequestCodec.decode(body).request
+        case .googleGenAI: try GoogleRequestCodec.decode(body, model: urlModel, stream: urlStream)
         }
     }
 
@@ -17,6 +19,7 @@ enum DialectCodecs {
         case .openAIChat: try OpenAIChatRequestCodec.encode(request)
         case .anthropicMessages: try AnthropicRequestCodec.encode(request, defaultMaxTokens: defaultMaxTokens, thinkingStyle: thinkingStyle)
         case .openAIResponses: try ResponsesRequestCodec.encode(request)
+        case .googleGenAI: try GoogleRequestCodec.encode(request)
         }
     }
 
@@ -26,6 +29,7 @@ enum DialectCodecs {
         case .openAIChat: try OpenAIChatResponseCodec.decode(json)
         case .anthropicMessages: try AnthropicResponseCodec.decode(json)
         case .openAIResponses: try ResponsesResponseCodec.decode(json)
+        case .googleGenAI: try GoogleResponseCodec.decode(json)
         }
     }
 
@@ -38,6 +42,7 @@ enum DialectCodecs {
         case .anthropicMessages: try AnthropicResponseCodec.encode(response, clientModel: clientModel)
         case .openAIResponses:
             ResponsesResponseCodec.encode(response, clientModel: clientModel, customToolNames: customToolNames, created: currentUnixTime())
+        case .googleGenAI: try GoogleResponseCodec.encode(response, clientModel: clientModel)
         }
     }
 }
@@ -47,12 +52,22 @@ enum StreamDecoderBox: Sendable {
     case openAIChat(OpenAIChatStreamDecoder)
     case anthropicMessages(AnthropicStreamDecoder)
     case openAIResponses(ResponsesStreamDecoder)
+    case googleGenAI(GoogleStreamDecoder)
 
     init(dialect: Dialect) {
         switch dialect {
         case .openAIChat: self = .openAIChat(OpenAIChatStreamDecoder())
         case .anthropicMessages: self = .anthropicMessages(AnthropicStreamDecoder())
         case .openAIResponses: self = .openAIResponses(ResponsesStreamDecoder())
+        case .googleGenAI: self = .googleGenAI(GoogleStreamDecoder())
+        }
+    }
+
+    /// Handles the upstream closing its stream; only dialects without a final event (Google) emit anything.
+    mutating func endOfStream(into events: inout [StreamEvent]) {
+        if case .googleGenAI(var decoder) = self {
+            decoder.endOfStream(into: &events)
+            self = .googleGenAI(decoder)
         }
     }
 
@@ -68,6 +83,9 @@ enum StreamDecoderBox: Sendable {
         case .openAIResponses(var decoder):
             decoder.decode(event, into: &events)
             self = .openAIResponses(decoder)
+        case .googleGenAI(var decoder):
+            decoder.decode(event, into: &events)
+            self = .googleGenAI(decoder)
         }
     }
 }
@@ -77,6 +95,7 @@ enum StreamEncoderBox: Sendable {
     case openAIChat(OpenAIChatStreamEncoder)
     case anthropicMessages(AnthropicStreamEncoder)
     case openAIResponses(ResponsesStreamEncoder)
+    case googleGenAI(GoogleStreamEncoder)
 
     init(dialect: Dialect, clientModel: String, includeUsage: Bool, created: Int, customToolNames: Set<String> = []) {
         switch dialect {
@@ -84,6 +103,7 @@ enum StreamEncoderBox: Sendable {
         case .anthropicMessages: self = .anthropicMessages(AnthropicStreamEncoder(clientModel: clientModel))
         case .openAIResponses:
             self = .openAIResponses(ResponsesStreamEncoder(clientModel: clientModel, customToolNames: customToolNames, created: created))
+        case .googleGenAI: self = .googleGenAI(GoogleStreamEncoder(clientModel: clientModel))
         }
     }
 
@@ -101,6 +121,10 @@ enum StreamEncoderBox: Sendable {
         case .openAIResponses(var encoder):
             let error = encoder.encode(event, into: &output)
             self = .openAIResponses(encoder)
+            return error
+        case .googleGenAI(var encoder):
+            let error = encoder.encode(event, into: &output)
+            self = .googleGenAI(encoder)
             return error
         }
     }

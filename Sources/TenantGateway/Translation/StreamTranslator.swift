@@ -29,6 +29,7 @@ package struct StreamTranslator: Sendable {
     private let clientModel: String
     private var parser = SSEParser()
     private var sawOpenAIFinish = false
+    private var sawGoogleFinish = false
     private var modelRename: (upstreamModel: String, needle: [UInt8], replacement: [UInt8])?
     private var decoder: StreamDecoderBox?
     private var encoder: StreamEncoderBox?
@@ -95,6 +96,14 @@ package struct StreamTranslator: Sendable {
             process(event, into: &output)
             if isFinished { break }
         }
+        if case .streaming = state, var decoder {
+            decoder.endOfStream(into: &pending)
+            self.decoder = decoder
+            deliverPending(into: &output)
+        }
+        if case .streaming = state, decoder == nil, client == .googleGenAI, sawGoogleFinish {
+            state = .completed
+        }
         if case .streaming = state {
             state = .failed(UpstreamProblem.truncatedStream)
             throw UpstreamProblem.truncatedStream
@@ -112,6 +121,7 @@ package struct StreamTranslator: Sendable {
         switch client {
         case .anthropicMessages: passAnthropicEvent(event, into: &output)
         case .openAIResponses: passResponsesEvent(event, into: &output)
+        case .googleGenAI: passGoogleEvent(event, into: &output)
         default: passOpenAIEvent(event, into: &output)
         }
     }
@@ -270,6 +280,25 @@ package struct StreamTranslator: Sendable {
         default:
             break
         }
+    }
+
+    /// Google chunks pass through byte for byte (`modelVersion` stays the upstream's); the stream is
+    /// complete when it closes after a chunk with a `finishReason` (or a blocked prompt).
+    private mutating func passGoogleEvent(_ event: SSEEvent, into output: inout [UInt8]) {
+        guard let chunk = try? JSON.parse(event.data.utf8), case .object(let object) = chunk else {
+            fail(UpstreamProblem.invalidResponse("the stream sent an event that is not a JSON object"), into: &output)
+            return
+        }
+        if object["error"] != nil {
+            fail(Translation.decodeStreamError(chunk, upstream: .googleGenAI), into: &output)
+            return
+        }
+        if object["candidates"]?.arrayValue?.contains(where: { $0["finishReason"]?.stringValue != nil }) == true
+            || object["promptFeedback"]?["blockReason"] != nil
+        {
+            sawGoogleFinish = true
+        }
+        SSEWriter.write(event: event.event, rawData: event.data, into: &output)
     }
 
     private mutating func passAnthropicEvent(_ event: SSEEvent, into output: inout [UInt8]) {

@@ -29,10 +29,19 @@ package enum Translation {
     /// Across dialects the body goes through the IR, validated on the way. In the same dialect it passes
     /// through with only `model` renamed, after checking `model` and `messages`; an Anthropic body without
     /// `max_tokens` also gets `defaultMaxTokens`, which Anthropic requires.
+    ///
+    /// A Google client's body names neither model nor streaming: `urlStream` says whether its URL asked
+    /// for `:streamGenerateContent` (and the router resolved the model from the URL too).
     package static func prepareRequest(
         _ body: JSON, client: Dialect, upstream: Dialect, upstreamModel: String, defaultMaxTokens: Int,
-        thinkingStyle: AnthropicThinkingStyle = .budgetTokens
+        thinkingStyle: AnthropicThinkingStyle = .budgetTokens, urlStream: Bool = false
     ) throws(GatewayError) -> UpstreamCall {
+        if client == .googleGenAI, upstream == .googleGenAI {
+            let reader = try FieldReader(body: body)
+            guard let contents = try reader.array("contents") else { throw RequestProblem.missing("contents") }
+            guard !contents.isEmpty else { throw RequestProblem.invalidValue("contents", "must contain at least one content") }
+            return UpstreamCall(body: body.bytes, stream: urlStream, includeUsage: true)
+        }
         if client == upstream, client.passesThroughUnchanged {
             return try passThroughRequest(body, dialect: client, upstreamModel: upstreamModel, defaultMaxTokens: defaultMaxTokens)
         }
@@ -41,7 +50,7 @@ package enum Translation {
         if client == .openAIResponses {
             (request, customToolNames) = try ResponsesRequestCodec.decode(body)
         } else {
-            request = try DialectCodecs.decodeRequest(body, dialect: client)
+            request = try DialectCodecs.decodeRequest(body, dialect: client, urlModel: upstreamModel, urlStream: urlStream)
         }
         request.model = upstreamModel
         let encoded = try DialectCodecs.encodeRequest(request, dialect: upstream, defaultMaxTokens: defaultMaxTokens, thinkingStyle: thinkingStyle)
@@ -186,7 +195,7 @@ package enum Translation {
                     message: error["message"]?.stringValue, code: error["code"]?.stringValue,
                     type: error["type"]?.stringValue, parameter: error["param"]?.stringValue,
                     numericCode: error["code"]?.intValue)
-                fields.code = fields.code ?? fields.type
+                fields.code = fields.code ?? fields.type ?? error["status"]?.stringValue
                 if fields.message == nil { fields.message = error["error"]?.stringValue }
                 return fields
             }
