@@ -28,6 +28,7 @@ extension ProviderType {
         switch self {
         case .openAIChat: .openai
         case .anthropic: .anthropic
+        case .alcf: .openai
         }
     }
 }
