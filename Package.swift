@@ -34,14 +34,20 @@ let package = Package(
         ),
         .target(
             name: "Globus",
-            dependencies: ["TenantGateway"]
+            dependencies: [
+                "TenantGateway",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .target(
             name: "Supervisor",
             dependencies: [
                 "TenantGateway",
+                "Globus",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -84,7 +90,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GlobusTests",
-            dependencies: ["Globus", "TenantGateway"]
+            dependencies: ["Globus", "TenantGateway", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "SupervisorTests",

@@ -126,6 +126,11 @@ package struct GrantStateMachine: Sendable, Equatable {
         state = .valid(token)
     }
 
+    /// Restores a needs-login state read back from the grant's file after a restart.
+    package mutating func restoreNeedsLogin(_ reason: String) {
+        state = .needsLogin(reason: reason)
+    }
+
     /// Forgets the grant.
     package mutating func loggedOut() {
         state = .none

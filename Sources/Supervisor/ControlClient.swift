@@ -27,11 +27,13 @@ package struct ControlClient: Sendable {
     }
 
     /// Sends a request and returns the JSON body of a 2xx answer; a non-2xx answer throws with the daemon's message.
-    package func call(method: String, path: String) throws(ControlClientError) -> JSON {
+    package func call(method: String, path: String, body: JSON? = nil) throws(ControlClientError) -> JSON {
         let descriptor = try connect()
         defer { close(descriptor) }
-        let request = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-        try send(Array(request.utf8), on: descriptor)
+        let payload = body?.bytes ?? []
+        let contentType = body == nil ? "" : "Content-Type: application/json\r\n"
+        let request = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\(contentType)Content-Length: \(payload.count)\r\n\r\n"
+        try send(Array(request.utf8) + payload, on: descriptor)
         let raw = try receiveAll(from: descriptor)
         let (status, body) = try parseResponse(raw)
         let json = try? JSON.parse(body)

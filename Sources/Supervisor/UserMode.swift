@@ -93,7 +93,10 @@ package enum UserMode {
         let upstream = UpstreamHTTPClient(logger: logger)
         defer { upstream.shutdown() }
         let tenant = Tenant(userName: prepared.identity.name, uid: prepared.identity.uid, config: prepared.config, token: prepared.token)
-        let handler = GatewayHandler(config: prepared.config, upstream: upstream, token: prepared.token, control: tenant, logger: logger)
+        let grants = TenantGrants(config: prepared.config, stateDirectory: prepared.stateDirectory, upstream: upstream, logger: logger)
+        let handler = GatewayHandler(
+            config: prepared.config, upstream: upstream, token: prepared.token,
+            control: TenantControlHub(tenant: tenant, grants: grants), logger: logger, extraProviders: grants.providers)
         let limits = prepared.config.limits
 
         let unixListener: HTTPFrontListener

@@ -9,7 +9,7 @@ struct Rosetta: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rosetta",
         abstract: "Your side of rosettad: tokens and status of your private LLM gateway.",
-        subcommands: [Token.self, Status.self]
+        subcommands: [Token.self, Status.self, Login.self, Logout.self]
     )
 }
 
@@ -57,10 +57,70 @@ extension Rosetta {
     }
 }
 
+extension Rosetta {
+    /// Logs the gateway in to a Globus-protected provider (ALCF) with the paste-the-code flow.
+    struct Login: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Log your gateway in to ALCF (Globus): open the printed URL, then paste the code Globus shows.",
+            discussion: """
+                Works over SSH: the browser can be on any machine. The daemon keeps the PKCE verifier and the grant \
+                (in its state directory, mode 0600) and refreshes the token itself; log in again only when told to \
+                (ALCF asks every 30 days). The code can also be piped on stdin.
+                """)
+
+        @OptionGroup var socketOptions: SocketOptions
+
+        @Argument(help: "The provider to log in to (its name in the config; `alcf` means the only alcf provider).")
+        var provider: String = "alcf"
+
+        func run() throws {
+            var client = socketOptions.client
+            let started = try call(client, method: "POST", path: "/rosetta/v1/login/\(provider)/start")
+            guard let url = started["authorize_url"]?.stringValue else { throw ValidationError("rosettad's answer has no authorize_url") }
+            FileHandle.standardError.write(Data("Open this URL in a browser, log in, and paste the authorization code shown at the end:\n\n".utf8))
+            FileHandle.standardOutput.write(Data((url + "\n").utf8))  // unbuffered: a script reads it before answering
+            FileHandle.standardError.write(Data("\nCode: ".utf8))
+            guard let line = readLine(strippingNewline: true), !line.trimmingCharacters(in: .whitespaces).isEmpty else {
+                FileHandle.standardError.write(Data("\nrosetta: no code given; nothing changed\n".utf8))
+                throw ExitCode(1)
+            }
+            client.timeoutSeconds = 90
+            let finished = try call(client, method: "POST", path: "/rosetta/v1/login/\(provider)/finish",
+                                    body: ["code": .string(line.trimmingCharacters(in: .whitespaces))])
+            let expiry = finished["expires_at"]?.stringValue ?? "unknown"
+            let refreshable = finished["refreshable"]?.boolValue == true
+            print("Logged in to \(finished["provider"]?.stringValue ?? provider). The access token expires at \(expiry); "
+                  + (refreshable ? "rosettad refreshes it automatically." : "no refresh token was issued, so log in again then."))
+        }
+    }
+
+    /// Revokes and forgets the gateway's Globus grant.
+    struct Logout: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Log your gateway out of ALCF: revoke the Globus tokens and delete them.")
+
+        @OptionGroup var socketOptions: SocketOptions
+
+        @Argument(help: "The provider to log out of.")
+        var provider: String = "alcf"
+
+        func run() throws {
+            let answer = try call(socketOptions.client, method: "POST", path: "/rosetta/v1/logout/\(provider)")
+            let name = answer["provider"]?.stringValue ?? provider
+            if answer["logged_out"]?.boolValue == true {
+                print(answer["revoked"]?.boolValue == true
+                      ? "Logged out of \(name); the tokens were revoked and deleted."
+                      : "Logged out of \(name); the tokens were deleted, but Globus did not confirm their revocation.")
+            } else {
+                print("Not logged in to \(name); nothing to do.")
+            }
+        }
+    }
+}
+
 /// Calls the daemon, turning a failure into a clean exit with the daemon's message.
-func call(_ client: ControlClient, method: String, path: String) throws -> JSON {
+func call(_ client: ControlClient, method: String, path: String, body: JSON? = nil) throws -> JSON {
     do {
-        return try client.call(method: method, path: path)
+        return try client.call(method: method, path: path, body: body)
     } catch {
         FileHandle.standardError.write(Data("rosetta: \(error.message)\n".utf8))
         throw ExitCode(1)

@@ -11,6 +11,8 @@ package enum ProviderType: String, Sendable, CaseIterable {
     /// A Google GenAI (Gemini API) endpoint; `base_url` includes `/v1beta` (the gateway appends
     /// `/models/{model}:generateContent` or `:streamGenerateContent?alt=sse`).
     case google
+    /// ALCF Inference Endpoints behind a per-tenant Globus grant; `base_url` ends in `/resource_server` (docs/alcf.md).
+    case alcf
 
     /// The wire dialect this provider type speaks.
     package var dialect: Dialect {
@@ -19,6 +21,7 @@ package enum ProviderType: String, Sendable, CaseIterable {
         case .anthropic: .anthropicMessages
         case .openAIResponses: .openAIResponses
         case .google: .googleGenAI
+        case .alcf: .openAIChat
         }
     }
 }
@@ -37,10 +40,12 @@ package struct ProviderConfig: Sendable, Equatable {
     package var headers: [(name: String, value: String)]
     /// A CA bundle for verifying the upstream's certificate, when not the system's.
     package var caFile: String?
+    /// The Globus login settings of an `alcf` provider (`globus:`), defaults filled in; `nil` for other types.
+    package var globus: GlobusProviderConfig? = nil
 
     package static func == (lhs: ProviderConfig, rhs: ProviderConfig) -> Bool {
         lhs.name == rhs.name && lhs.type == rhs.type && lhs.baseURL == rhs.baseURL && lhs.apiKey == rhs.apiKey
-            && lhs.headers.elementsEqual(rhs.headers, by: { $0 == $1 }) && lhs.caFile == rhs.caFile
+            && lhs.headers.elementsEqual(rhs.headers, by: { $0 == $1 }) && lhs.caFile == rhs.caFile && lhs.globus == rhs.globus
     }
 }
 
@@ -211,7 +216,7 @@ private struct ConfigReader {
 
     func readProvider(name: String, _ node: Node) throws(ConfigError) -> ProviderConfig {
         let map = try mapping(node, "provider '\(name)'")
-        try rejectUnknownKeys(map, allowed: ["type", "base_url", "api_key", "headers", "ca_file"], in: "provider '\(name)'")
+        try rejectUnknownKeys(map, allowed: ["type", "base_url", "api_key", "headers", "ca_file", "globus"], in: "provider '\(name)'")
         guard let typeNode = value(map, "type") else {
             throw error("missing_key", "provider '\(name)' needs a 'type' (one of: \(ProviderType.allCases.map(\.rawValue).joined(separator: ", ")))", at: node)
         }
@@ -235,7 +240,35 @@ private struct ConfigReader {
         }
         let apiKey = try value(map, "api_key").map { node throws(ConfigError) in try string(node) }
         let caFile = try value(map, "ca_file").map { node throws(ConfigError) in try string(node) }
-        return ProviderConfig(name: name, type: type, baseURL: baseURL, apiKey: apiKey?.isEmpty == true ? nil : apiKey, headers: headers, caFile: caFile)
+        var provider = ProviderConfig(name: name, type: type, baseURL: baseURL, apiKey: apiKey?.isEmpty == true ? nil : apiKey, headers: headers, caFile: caFile)
+        if let globusNode = value(map, "globus"), type != .alcf {
+            throw error("unknown_key", "provider '\(name)': 'globus' settings apply only to type alcf", at: globusNode)
+        }
+        if type == .alcf { provider.globus = try readGlobus(value(map, "globus"), provider: name) }
+        return provider
+    }
+
+    /// Reads an `alcf` provider's `globus:` block; every key is optional and defaults to ALCF's public values.
+    func readGlobus(_ node: Node?, provider name: String) throws(ConfigError) -> GlobusProviderConfig {
+        var globus = GlobusProviderConfig()
+        guard let node else { return globus }
+        let map = try mapping(node, "provider '\(name)'.globus")
+        try rejectUnknownKeys(map, allowed: ["auth_url", "client_id", "resource_server", "scope"], in: "provider '\(name)'.globus")
+        if let urlNode = value(map, "auth_url") {
+            var url = try string(urlNode)
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                throw error("invalid_value", "provider '\(name)': globus.auth_url must start with http:// or https://", at: urlNode)
+            }
+            while url.hasSuffix("/") { url.removeLast() }
+            globus.authURL = url
+        }
+        if let clientNode = value(map, "client_id") { globus.clientID = try string(clientNode) }
+        if let serverNode = value(map, "resource_server") {
+            globus.resourceServer = try string(serverNode)
+            if value(map, "scope") == nil { globus.scope = GlobusProviderConfig.actionAllScope(for: globus.resourceServer) }
+        }
+        if let scopeNode = value(map, "scope") { globus.scope = try string(scopeNode) }
+        return globus
     }
 
     func readModel(alias: String, _ node: Node) throws(ConfigError) -> ModelConfig {

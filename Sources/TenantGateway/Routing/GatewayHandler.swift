@@ -114,10 +114,18 @@ package struct GatewayHandler: GatewayRequestHandler {
             let route = try catalog.resolve(name.removingPercentEncoding ?? name)
             try await writeJSON(googleModelEntry(route.model), to: writer)
         case (.GET, "/models"):
-            try await writeJSON(modelList(anthropicShape: request.headers.contains(name: "anthropic-version")), to: writer)
+            let anthropicShape = request.headers.contains(name: "anthropic-version")
+            var list = modelList(anthropicShape: anthropicShape)
+            let discovered = await discoveredModels()
+            if !discovered.isEmpty, case .array(var entries)? = list["data"] {
+                entries += discovered.map { discoveredEntry($0, anthropicShape: anthropicShape) }
+                list["data"] = .array(entries)
+                if anthropicShape { list["last_id"] = entries.last?["id"] ?? .null }
+            }
+            try await writeJSON(list, to: writer)
         case (.GET, _) where key.hasPrefix("/models/"):
             let name = String(key.dropFirst("/models/".count))
-            let route = try catalog.resolve(name.removingPercentEncoding ?? name)
+            let route = try await resolveModel(name.removingPercentEncoding ?? name)
             try await writeJSON(modelEntry(route.model, anthropicShape: request.headers.contains(name: "anthropic-version")), to: writer)
         case (.GET, "/v1beta/models"):
             try await writeJSON(googleModelList(), to: writer)
@@ -168,6 +176,11 @@ package struct GatewayHandler: GatewayRequestHandler {
             status["models"] = .array(catalog.models.map { .string($0.alias) })
             try await writeJSON(status, to: writer)
         default:
+            if let routes = control as? any TenantControlRoutes,
+               let answer = try await routes.controlRequest(method: request.method, path: key, body: request.body) {
+                try await writeJSON(answer, to: writer)
+                return
+            }
             throw GatewayError(.notFound, code: "route_not_found", message: "No control route \(request.method.rawValue) \(request.path).")
         }
     }
@@ -192,7 +205,7 @@ package struct GatewayHandler: GatewayRequestHandler {
         guard let modelName = urlModel ?? body["model"]?.stringValue, !modelName.isEmpty else {
             throw GatewayError(.invalidRequest, code: "missing_model", message: "The request needs a 'model' string naming a configured model.", parameter: "model")
         }
-        let route = try catalog.resolve(modelName)
+        let route = try await resolveModel(modelName)
         guard let provider = providers[route.provider.name] else {
             throw GatewayError(.internalError, code: "provider_missing", message: "The provider '\(route.provider.name)' of model '\(route.model.alias)' is not available.")
         }
@@ -203,23 +216,40 @@ package struct GatewayHandler: GatewayRequestHandler {
         var call = try Translation.prepareRequest(
             body, client: client, upstream: provider.dialect,
             upstreamModel: route.model.upstreamModel, defaultMaxTokens: route.model.defaultMaxTokens, urlStream: urlStream)
-        let plan = transforms.plan(provider: provider.name, providerType: route.provider.type, upstreamModel: route.model.upstreamModel)
+        var plan = transforms.plan(provider: provider.name, providerType: route.provider.type, upstreamModel: route.model.upstreamModel)
         let clientStreams = call.stream
         if !plan.isEmpty {
             let transformed = try plan.transformRequest(call, upstream: provider.dialect)
             call = transformed.call
+            plan = transformed.plan
             for note in transformed.notes { logger.notice("transform changed the request", metadata: ["transform": "\(note)"]) }
         }
-        let upstreamRequest = try await provider.request(for: call, route: route, clientHeaders: request.headers)
+        var upstreamRequest = try await provider.request(for: call, route: route, clientHeaders: request.headers)
 
-        let response: UpstreamResponse
-        do {
-            response = try await upstream.execute(upstreamRequest)
-        } catch {
-            throw Self.transportError(error, provider: provider.name)
-        }
-        guard (200..<300).contains(response.status) else {
+        var response: UpstreamResponse
+        var retried = false
+        while true {
+            do {
+                response = try await upstream.execute(upstreamRequest)
+            } catch {
+                throw Self.transportError(error, provider: provider.name)
+            }
+            guard !(200..<300).contains(response.status) else { break }
             let errorBody = (try? await response.collectBody(upTo: 1 << 20)) ?? []
+            if let reviewer = provider as? any UpstreamFailureReviewing {
+                switch await reviewer.reviewFailure(status: response.status, headers: response.headers, body: errorBody, request: upstreamRequest, mayRetry: !retried) {
+                case .retry(let next) where !retried:
+                    logger.info("upstream refused the request; retrying once", metadata: ["http.status": "\(response.status)"])
+                    upstreamRequest = next
+                    retried = true
+                    continue
+                case .fail(let failure):
+                    logger.info("upstream answered with an error", metadata: ["http.status": "\(response.status)", "error.code": "\(failure.code)"])
+                    throw failure
+                case .report, .retry:
+                    break
+                }
+            }
             var failure = Translation.decodeUpstreamError(status: response.status, body: errorBody, upstream: provider.dialect)
             if response.status == 401 || response.status == 403 {
                 // The upstream refused the gateway's credentials, not the client's: a configuration problem.
@@ -316,6 +346,37 @@ package struct GatewayHandler: GatewayRequestHandler {
             // The client went away: leaving the loop drops the upstream body, which aborts the transfer.
             logger.info("client disconnected mid-stream; upstream transfer aborted")
         }
+    }
+
+    // MARK: Discovered models
+
+    /// A configured model by name, else one a provider discovered (configured names always win).
+    func resolveModel(_ name: String) async throws(GatewayError) -> ModelRoute {
+        do {
+            return try catalog.resolve(name)
+        } catch where error.kind == .notFound {
+            for provider in providers.values {
+                if let source = provider as? any DynamicModelSource, let route = await source.discoveredRoute(for: name) { return route }
+            }
+            throw error
+        }
+    }
+
+    /// Every provider's discovered models, by provider name.
+    func discoveredModels() async -> [DiscoveredModel] {
+        var models: [DiscoveredModel] = []
+        for name in providers.keys.sorted() {
+            if let source = providers[name] as? any DynamicModelSource { models += await source.discoveredModels() }
+        }
+        return models
+    }
+
+    func discoveredEntry(_ model: DiscoveredModel, anthropicShape: Bool) -> JSON {
+        var entry: JSON = anthropicShape
+            ? ["type": "model", "id": .string(model.id), "display_name": .string(model.id), "created_at": "1970-01-01T00:00:00Z"]
+            : ["id": .string(model.id), "object": "model", "created": 0, "owned_by": .string(model.ownedBy)]
+        if let status = model.status { entry["status"] = .string(status) }
+        return entry
     }
 
     // MARK: Helpers

@@ -29,6 +29,7 @@ extension ProviderType {
         case .openAIChat, .openAIResponses: .openai
         case .anthropic: .anthropic
         case .google: .google
+        case .alcf: .openai
         }
     }
 }

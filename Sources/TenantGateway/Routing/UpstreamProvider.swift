@@ -31,7 +31,7 @@ package struct HTTPProvider: UpstreamProvider {
         self.config = config
         self.timeouts = timeouts
         switch config.type {
-        case .openAIChat: endpointURL = config.baseURL + "/chat/completions"
+        case .openAIChat, .alcf: endpointURL = config.baseURL + "/chat/completions"
         case .anthropic: endpointURL = config.baseURL + "/v1/messages"
         case .openAIResponses: endpointURL = config.baseURL + "/responses"
         case .google: endpointURL = config.baseURL + "/models/"
@@ -52,7 +52,7 @@ package struct HTTPProvider: UpstreamProvider {
             ("user-agent", "rosettad/\(RosettaVersion.current)"),
         ]
         switch config.type {
-        case .openAIChat, .openAIResponses:
+        case .openAIChat, .openAIResponses, .alcf:
             if let key = config.apiKey { headers.append(("authorization", "Bearer \(key)")) }
         case .google:
             break

@@ -1,7 +1,7 @@
 /// Every transform rule the gateway knows: the built-in sets (from code) followed by the admin's (from config).
 package struct TransformCatalog: Sendable {
     /// Rules shipped with the gateway, per provider type; later issues fill these (Argo, ALCF).
-    package static let builtInRules: [TransformRule] = []
+    package static let builtInRules: [TransformRule] = ALCFTransforms.rules
 
     /// All rules, built-in first.
     package let rules: [TransformRule]
@@ -42,8 +42,11 @@ package struct TransformPlan: Sendable, Equatable {
     package var editsResponses: Bool { actions.contains(where: \.editsResponses) }
 
     /// Applies the request actions to a translated upstream call; `notes` lists the changes worth logging.
-    package func transformRequest(_ call: UpstreamCall, upstream: Dialect) throws(GatewayError) -> (call: UpstreamCall, notes: [String]) {
-        guard !actions.isEmpty else { return (call, []) }
+    ///
+    /// `plan` is the plan for the answer: this one, plus what undoes a request edit the client must not see
+    /// (tool names that `sanitize_tool_names` changed).
+    package func transformRequest(_ call: UpstreamCall, upstream: Dialect) throws(GatewayError) -> (call: UpstreamCall, notes: [String], plan: TransformPlan) {
+        guard !actions.isEmpty else { return (call, [], self) }
         var body: JSON
         do {
             body = try JSON.parse(call.body)
@@ -51,13 +54,17 @@ package struct TransformPlan: Sendable, Equatable {
             throw GatewayError(.internalError, code: "transform_failed", message: "The translated request is not JSON: \(error.description).", cause: error)
         }
         var call = call
+        let declaredToolNames = actions.contains(.sanitizeToolNames) ? StrictShaping.toolNames(in: body) : []
         let notes = try applyToRequest(&body)
         if forcesStream, !call.stream {
             Self.requestStream(in: &body, upstream: upstream)
             call.stream = true
         }
         call.body = body.bytes
-        return (call, notes)
+        var answerPlan = self
+        let renamed = StrictShaping.restorations(for: declaredToolNames)
+        if !renamed.isEmpty { answerPlan.actions.append(.restoreToolNames(renamed)) }
+        return (call, notes, answerPlan)
     }
 
     /// Applies the request actions to an upstream request body.
@@ -89,7 +96,15 @@ package struct TransformPlan: Sendable, Equatable {
                 }
             case .truncateToolDescriptions(let limit):
                 notes += Self.truncateToolDescriptions(in: &body, limit: limit)
-            case .forceStream, .rename, .drop, .clamp, .setDefault:
+            case .allowFields(let container, let fields):
+                notes += StrictShaping.allowFields(fields, in: container, body: &body)
+            case .allowValues(let field, let allowed, let replacements):
+                notes += StrictShaping.allowValues(field, allowed: allowed, replacements: replacements, body: &body)
+            case .sanitizeToolNames:
+                notes += StrictShaping.sanitizeToolNames(in: &body)
+            case .functionToolsOnly:
+                notes += StrictShaping.functionToolsOnly(in: &body)
+            case .forceStream, .rename, .drop, .clamp, .setDefault, .restoreToolNames:
                 break
             }
         }
@@ -104,6 +119,7 @@ package struct TransformPlan: Sendable, Equatable {
             case .drop(let field, .response): FieldEditor.drop(field, in: &body)
             case .clamp(let field, let low, let high, .response): FieldEditor.clamp(field, min: low, max: high, in: &body)
             case .setDefault(let field, let value, .response): FieldEditor.setDefault(field, value: value, in: &body)
+            case .restoreToolNames(let names): StrictShaping.restoreToolNames(names, in: &body)
             default: break
             }
         }

@@ -159,11 +159,25 @@ package enum TransformAction: Sendable, Equatable {
     case truncateToolDescriptions(maxCharacters: Int)
     /// Streams from the upstream even when the client did not ask to; a whole answer is assembled for it.
     case forceStream
+    /// Keeps only these members of the request body (`container` nil) or of the object(s) at `container`
+    /// (every element when it is an array); the rest are dropped and noted in the log.
+    case allowFields(container: FieldPath?, fields: Set<String>)
+    /// Keeps a string member only when its value is allowed; `replacements` maps other values to allowed
+    /// ones (`xhigh` → `high`), and any other value is dropped.
+    case allowValues(field: FieldPath, allowed: [String], replacements: [String: String])
+    /// Rewrites tool names to `[A-Za-z0-9_-]{1,64}` (other characters become `_`) in `tools`, `tool_choice` and
+    /// the history's tool calls; answers name the tools as the client declared them.
+    case sanitizeToolNames
+    /// Removes tools whose `type` is not `function` (and `tool_choice`/`parallel_tool_calls` when none is left).
+    case functionToolsOnly
+    /// Renames tool calls in answers back to the names the client declared (added by `sanitizeToolNames`
+    /// for one request; not configurable).
+    case restoreToolNames([String: String])
 
     /// Whether the action edits responses.
     package var editsResponses: Bool {
         switch self {
-        case .rename(_, _, .response), .drop(_, .response), .clamp(_, _, _, .response), .setDefault(_, _, .response): true
+        case .rename(_, _, .response), .drop(_, .response), .clamp(_, _, _, .response), .setDefault(_, _, .response), .restoreToolNames: true
         default: false
         }
     }
@@ -180,6 +194,11 @@ package enum TransformAction: Sendable, Equatable {
         case .maxImages: "max_images"
         case .truncateToolDescriptions: "truncate_tool_descriptions"
         case .forceStream: "force_stream"
+        case .allowFields: "allow_fields"
+        case .allowValues: "allow_values"
+        case .sanitizeToolNames: "sanitize_tool_names"
+        case .functionToolsOnly: "function_tools_only"
+        case .restoreToolNames: "restore_tool_names"
         }
     }
 }

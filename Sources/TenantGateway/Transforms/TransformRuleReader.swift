@@ -128,8 +128,42 @@ package struct TransformRuleReader {
                 throw error("invalid_value", "\(what).force_stream takes 'true' (leave the action out to not force streaming)", at: argument)
             }
             return .forceStream
+        case "allow_fields":
+            var fields: [String] = []
+            var container: FieldPath?
+            if case .sequence(let items) = argument {
+                for item in items { fields.append(try text(item)) }
+            } else {
+                let map = try mapping(argument, "\(what).allow_fields", allowed: ["in", "fields"])
+                guard let fieldsNode = map["fields"], case .sequence(let items) = fieldsNode else {
+                    throw error("missing_key", "\(what).allow_fields needs 'fields', a list of member names", at: argument)
+                }
+                for item in items { fields.append(try text(item)) }
+                container = try map["in"].map { node throws(ConfigError) in try path(node) }
+            }
+            return .allowFields(container: container, fields: Set(fields))
+        case "allow_values":
+            let map = try mapping(argument, "\(what).allow_values", allowed: ["field", "values", "replace"])
+            guard let valuesNode = map["values"], case .sequence(let items) = valuesNode, !items.isEmpty else {
+                throw error("missing_key", "\(what).allow_values needs 'values', a non-empty list", at: argument)
+            }
+            var allowed: [String] = []
+            for item in items { allowed.append(try text(item)) }
+            var replacements: [String: String] = [:]
+            if let replaceNode = map["replace"] {
+                guard case .mapping(let pairs) = replaceNode else {
+                    throw error("invalid_type", "\(what).allow_values: 'replace' maps values to allowed ones, e.g. {xhigh: high}", at: replaceNode)
+                }
+                for (from, to) in pairs { replacements[try text(from)] = try text(to) }
+            }
+            return .allowValues(field: try fieldPath(map, at: argument), allowed: allowed, replacements: replacements)
+        case "sanitize_tool_names", "function_tools_only":
+            guard try text(argument) == "true" else {
+                throw error("invalid_value", "\(what).\(kind) takes 'true'", at: argument)
+            }
+            return kind == "sanitize_tool_names" ? .sanitizeToolNames : .functionToolsOnly
         default:
-            throw error("invalid_value", "\(what): unknown action '\(kind)' (known: rename, drop, clamp, default, rewrite_role, flatten_content, max_images, truncate_tool_descriptions, force_stream)", at: kindNode)
+            throw error("invalid_value", "\(what): unknown action '\(kind)' (known: rename, drop, clamp, default, rewrite_role, flatten_content, max_images, truncate_tool_descriptions, force_stream, allow_fields, allow_values, sanitize_tool_names, function_tools_only)", at: kindNode)
         }
     }
 
