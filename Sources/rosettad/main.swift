@@ -45,6 +45,7 @@ extension Rosettad {
 
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
+            RosettaLogging.bootstrap(environment: environment)
             let options = UserModeOptions(
                 configPath: config, socketPath: socket, port: port, stateDirectory: stateDirectory)
             let status = await UserMode.run(options: options, environment: environment)

@@ -79,7 +79,12 @@ struct HTTPConnectionDriver {
                         running = startHandler(for: request, outbound: outbound, flags: flags, group: &group)
                     case .cancelHandler:
                         if let running {
-                            running.logger.info("cancelling the request: the client went away or the drain deadline passed")
+                            if case .complete = running.writer.outcome {
+                                // The response is out; the handler is only returning. Nothing is lost.
+                                running.logger.debug("connection closed right after a complete response")
+                            } else {
+                                running.logger.info("cancelling the request: the client went away or the drain deadline passed")
+                            }
                             running.writer.markClientGone()
                             running.cancellation.finish()
                         }

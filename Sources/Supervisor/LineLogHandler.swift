@@ -1,0 +1,73 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+
+/// A swift-log handler that writes one line per message to standard error, rendering metadata only when a message is logged.
+///
+/// swift-log's `StreamLogHandler` re-renders its metadata on every metadata change, which the gateway
+/// does several times per request; this handler keeps the dictionary as is and formats it lazily,
+/// so loggers that are decorated but never used cost nothing.
+package struct LineLogHandler: LogHandler {
+    /// The logger's label, printed with each line.
+    package let label: String
+    /// The minimum level printed.
+    package var logLevel: Logger.Level
+    /// Metadata attached to every message of this logger.
+    package var metadata: Logger.Metadata = [:]
+
+    /// Creates a handler for a label at a level.
+    package init(label: String, level: Logger.Level) {
+        self.label = label
+        self.logLevel = level
+    }
+
+    /// Reads or writes one metadata entry.
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    /// Formats and writes one line: time, level, label, sorted `key=value` metadata, then the message.
+    package func log(event: LogEvent) {
+        var merged = metadata
+        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        var line = Self.timestamp()
+        line += " \(event.level) \(label):"
+        for key in merged.keys.sorted() { line += " \(key)=\(merged[key]!)" }
+        line += " \(event.message)\n"
+        var bytes = Array(line.utf8)[...]
+        while !bytes.isEmpty {
+            let count = bytes.withUnsafeBytes { Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            bytes = bytes.dropFirst(count)
+        }
+    }
+
+    /// The current UTC time as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    static func timestamp() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var seconds = now.tv_sec
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(now.tv_nsec / 1_000_000), 3))Z"
+    }
+}
+
+/// Process-wide logging set-up for the daemon.
+package enum RosettaLogging {
+    /// Installs `LineLogHandler` for every logger, at the level named by `ROSETTAD_LOG_LEVEL` (default `info`).
+    package static func bootstrap(environment: [String: String]) {
+        let level = environment["ROSETTAD_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: level) }
+    }
+}
