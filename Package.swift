@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         .systemLibrary(
@@ -37,9 +38,19 @@ let package = Package(
             dependencies: ["TenantGateway"]
         ),
         .target(
+            name: "Tunnel",
+            dependencies: [
+                "TenantGateway",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .target(
             name: "Supervisor",
             dependencies: [
                 "TenantGateway",
+                "Tunnel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -57,6 +68,7 @@ let package = Package(
             name: "rosetta",
             dependencies: [
                 "Supervisor",
+                "TenantGateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -85,6 +97,10 @@ let package = Package(
         .testTarget(
             name: "GlobusTests",
             dependencies: ["Globus", "TenantGateway"]
+        ),
+        .testTarget(
+            name: "TunnelTests",
+            dependencies: ["Tunnel", "TenantGateway"]
         ),
         .testTarget(
             name: "SupervisorTests",

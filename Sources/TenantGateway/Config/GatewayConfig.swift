@@ -11,6 +11,9 @@ package enum ProviderType: String, Sendable, CaseIterable {
     /// A Google GenAI (Gemini API) endpoint; `base_url` includes `/v1beta` (the gateway appends
     /// `/models/{model}:generateContent` or `:streamGenerateContent?alt=sse`).
     case google
+    /// Argo (Argonne's gateway to Claude, GPT and Gemini): Claude models over `/v1/messages`, the others over
+    /// `/v1/chat/completions`; `base_url` is the API root (`…/argoapi`); see docs/argo.md.
+    case argo
 
     /// The wire dialect this provider type speaks.
     package var dialect: Dialect {
@@ -19,6 +22,7 @@ package enum ProviderType: String, Sendable, CaseIterable {
         case .anthropic: .anthropicMessages
         case .openAIResponses: .openAIResponses
         case .google: .googleGenAI
+        case .argo: .openAIChat
         }
     }
 }
@@ -37,10 +41,13 @@ package struct ProviderConfig: Sendable, Equatable {
     package var headers: [(name: String, value: String)]
     /// A CA bundle for verifying the upstream's certificate, when not the system's.
     package var caFile: String?
+    /// The `argo` type's settings (identity, tunnel); `nil` for other types.
+    package var argo: ArgoSettings? = nil
 
     package static func == (lhs: ProviderConfig, rhs: ProviderConfig) -> Bool {
         lhs.name == rhs.name && lhs.type == rhs.type && lhs.baseURL == rhs.baseURL && lhs.apiKey == rhs.apiKey
             && lhs.headers.elementsEqual(rhs.headers, by: { $0 == $1 }) && lhs.caFile == rhs.caFile
+            && lhs.argo == rhs.argo
     }
 }
 
@@ -152,7 +159,7 @@ extension GatewayConfig {
 }
 
 /// Walks a composed YAML node tree into a `GatewayConfig`, keeping line numbers for errors.
-private struct ConfigReader {
+struct ConfigReader {
     let file: String
     let environment: [String: String]
 
@@ -197,6 +204,7 @@ private struct ConfigReader {
             config.transforms = try TransformRuleReader.read(node, file: file) { node throws(ConfigError) in try string(node) }
         }
         if let models = value(top, "models") {
+            defer { config.models = ArgoSettings.inferringVendors(of: config.models, providers: config.providers) }
             for (key, node) in try mapping(models, "models") {
                 let model = try readModel(alias: try string(key), node)
                 guard config.provider(named: model.provider) != nil else {
@@ -211,7 +219,8 @@ private struct ConfigReader {
 
     func readProvider(name: String, _ node: Node) throws(ConfigError) -> ProviderConfig {
         let map = try mapping(node, "provider '\(name)'")
-        try rejectUnknownKeys(map, allowed: ["type", "base_url", "api_key", "headers", "ca_file"], in: "provider '\(name)'")
+        let argoKeys: Set<String> = value(map, "type")?.scalar?.string == ProviderType.argo.rawValue ? ["user", "tunnel"] : []
+        try rejectUnknownKeys(map, allowed: Set(["type", "base_url", "api_key", "headers", "ca_file"]).union(argoKeys), in: "provider '\(name)'")
         guard let typeNode = value(map, "type") else {
             throw error("missing_key", "provider '\(name)' needs a 'type' (one of: \(ProviderType.allCases.map(\.rawValue).joined(separator: ", ")))", at: node)
         }
@@ -235,7 +244,9 @@ private struct ConfigReader {
         }
         let apiKey = try value(map, "api_key").map { node throws(ConfigError) in try string(node) }
         let caFile = try value(map, "ca_file").map { node throws(ConfigError) in try string(node) }
-        return ProviderConfig(name: name, type: type, baseURL: baseURL, apiKey: apiKey?.isEmpty == true ? nil : apiKey, headers: headers, caFile: caFile)
+        var provider = ProviderConfig(name: name, type: type, baseURL: baseURL, apiKey: apiKey?.isEmpty == true ? nil : apiKey, headers: headers, caFile: caFile)
+        if type == .argo { provider.argo = try readArgo(provider: name, map, baseURL: baseURL, at: node) }
+        return provider
     }
 
     func readModel(alias: String, _ node: Node) throws(ConfigError) -> ModelConfig {
