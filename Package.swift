@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         .systemLibrary(
@@ -41,10 +42,20 @@ let package = Package(
             ]
         ),
         .target(
+            name: "Tunnel",
+            dependencies: [
+                "TenantGateway",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .target(
             name: "Supervisor",
             dependencies: [
                 "TenantGateway",
                 "Globus",
+                "Tunnel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -63,6 +74,7 @@ let package = Package(
             name: "rosetta",
             dependencies: [
                 "Supervisor",
+                "TenantGateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -91,6 +103,10 @@ let package = Package(
         .testTarget(
             name: "GlobusTests",
             dependencies: ["Globus", "TenantGateway", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "TunnelTests",
+            dependencies: ["Tunnel", "TenantGateway"]
         ),
         .testTarget(
             name: "SupervisorTests",

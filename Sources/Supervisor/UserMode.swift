@@ -4,6 +4,7 @@ import Glibc
 import Logging
 import ServiceLifecycle
 import TenantGateway
+import Tunnel
 
 /// Where user mode reads its config and keeps its socket and state; `nil` means the default under the user's home.
 package struct UserModeOptions: Sendable {
@@ -94,9 +95,12 @@ package enum UserMode {
         defer { upstream.shutdown() }
         let tenant = Tenant(userName: prepared.identity.name, uid: prepared.identity.uid, config: prepared.config, token: prepared.token)
         let grants = TenantGrants(config: prepared.config, stateDirectory: prepared.stateDirectory, upstream: upstream, logger: logger)
+        let argo = ArgoTunnels(config: prepared.config, stateDirectory: prepared.stateDirectory, logger: logger)
         let handler = GatewayHandler(
             config: prepared.config, upstream: upstream, token: prepared.token,
-            control: TenantControlHub(tenant: tenant, grants: grants), logger: logger, extraProviders: grants.providers)
+            control: TenantControlHub(tenant: tenant, grants: grants), logger: logger,
+            extraProviders: grants.providers.merging(argo.providers) { first, _ in first },
+            controlExtensions: [TunnelControlRoutes(tunnels: argo.tunnels)])
         let limits = prepared.config.limits
 
         let unixListener: HTTPFrontListener
@@ -119,8 +123,10 @@ package enum UserMode {
         printListening(prepared, port: port)
         let server = HTTPFrontServer(listeners: [unixListener, tcpListener], handler: handler, logger: logger)
         let service = TenantService(tenant: tenant, server: server, grace: prepared.config.shutdownGrace, logger: logger)
+        // Tunnels first: graceful shutdown runs in reverse, so requests drain before the tunnels close.
+        let tunnelServices = argo.tunnels.values.map { ServiceGroupConfiguration.ServiceConfiguration(service: TunnelService(tunnel: $0)) }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: service)],
+            services: tunnelServices + [.init(service: service)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
@@ -203,6 +209,17 @@ struct TenantService: Service {
             server.startDraining(deadline: .now + grace)
         }
         await tenant.transition(to: .stopped)
+    }
+}
+
+/// Runs a tenant's SSH tunnel supervisor as a lifecycle service; graceful shutdown stops ssh.
+struct TunnelService: Service {
+    let tunnel: SSHTunnel
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await tunnel.run()
+        }
     }
 }
 

@@ -9,7 +9,7 @@ struct Rosetta: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rosetta",
         abstract: "Your side of rosettad: tokens and status of your private LLM gateway.",
-        subcommands: [Token.self, Status.self, Login.self, Logout.self]
+        subcommands: [Token.self, Status.self, Login.self, Logout.self, Tunnel.self]
     )
 }
 
@@ -124,5 +124,124 @@ func call(_ client: ControlClient, method: String, path: String, body: JSON? = n
     } catch {
         FileHandle.standardError.write(Data("rosetta: \(error.message)\n".utf8))
         throw ExitCode(1)
+    }
+}
+
+// MARK: rosetta tunnel
+
+
+extension Rosetta {
+    /// Manages the SSH tunnel to Argo: status, stop, reset, and an interactive login for MFA.
+    struct Tunnel: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Manage your SSH tunnel to Argo (status, stop, reset, login).",
+            subcommands: [Status.self, Stop.self, Reset.self, Login.self],
+            defaultSubcommand: Status.self)
+
+        /// Options every tunnel subcommand takes.
+        struct Options: ParsableArguments {
+            @OptionGroup var socketOptions: SocketOptions
+
+            @Option(name: .long, help: "The argo provider whose tunnel to act on (default: all, or the only one).")
+            var provider: String?
+
+            func path(_ action: String) -> String {
+                "/rosetta/v1/tunnel/\(action)" + (provider.map { "/" + $0 } ?? "")
+            }
+        }
+
+        /// Prints each tunnel's state, last failure and the advice for it.
+        struct Status: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Show the tunnel's state, last failure and what to do.")
+            @OptionGroup var options: Options
+
+            func run() throws {
+                let answer = try call(options.socketOptions.client, method: "GET", path: options.path("status"))
+                print(answer.text)
+            }
+        }
+
+        /// Stops ssh now; the next Argo request starts it again.
+        struct Stop: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Stop the tunnel now; the next Argo request starts it again.")
+            @OptionGroup var options: Options
+
+            func run() throws {
+                let answer = try call(options.socketOptions.client, method: "POST", path: options.path("stop"))
+                print(answer.text)
+            }
+        }
+
+        /// Clears failures, cool-down and lock.
+        struct Reset: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Forget failures and leave cool-down or lock; the next Argo request tries again.")
+            @OptionGroup var options: Options
+
+            func run() throws {
+                let answer = try call(options.socketOptions.client, method: "POST", path: options.path("reset"))
+                print(answer.text)
+            }
+        }
+
+        /// Runs ssh in this terminal to open a ControlMaster the tunnel then reuses (passwords and OTPs stay here).
+        struct Login: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Log in interactively (password, MFA) and leave an ssh ControlMaster the tunnel reuses.",
+                discussion: "rosettad never sees what you type: ssh runs here, in your terminal. A stale control socket is removed first.")
+            @OptionGroup var options: Options
+
+            func run() throws {
+                let client = options.socketOptions.client
+                let plan = try call(client, method: "POST", path: options.path("login"))
+                guard let executable = plan["executable"]?.stringValue, case .array(let items)? = plan["arguments"] else {
+                    throw ValidationError("rosettad's answer has no ssh command")
+                }
+                if plan["already_running"] == .bool(true) {
+                    print("An ssh ControlMaster is already running at \(plan["control_path"]?.stringValue ?? "?"); nothing to do.")
+                } else {
+                    let arguments = items.compactMap(\.stringValue)
+                    let status = InteractiveChild.run(executable: executable, arguments: arguments)
+                    guard status == 0 else {
+                        FileHandle.standardError.write(Data("rosetta: ssh exited with status \(status); no ControlMaster was opened\n".utf8))
+                        throw ExitCode(status == 0 ? 1 : status)
+                    }
+                    print("Logged in: the ssh ControlMaster at \(plan["control_path"]?.stringValue ?? "?") stays open; rosetta's tunnel uses it.")
+                }
+                // Leave any failure state and stop a standalone ssh, so the next request uses the master.
+                _ = try call(client, method: "POST", path: options.path("reset"))
+            }
+        }
+    }
+}
+
+/// Runs a program attached to this terminal and waits for it.
+enum InteractiveChild {
+    /// Spawns `executable` with this process's stdin, stdout and stderr, default signal handling, and waits.
+    static func run(executable: String, arguments: [String]) -> Int32 {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGPIPE] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable, nil, &attributes, argv, environ)
+        guard spawned == 0 else {
+            FileHandle.standardError.write(Data("rosetta: cannot run \(executable): \(String(cString: strerror(spawned)))\n".utf8))
+            return 127
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { return 1 }
+        }
+        if status & 0x7f == 0 { return (status >> 8) & 0xff }
+        return 128 + (status & 0x7f)
     }
 }

@@ -13,6 +13,7 @@ extension GatewayConfig {
         #   type: openai_responses  OpenAI Responses; base_url includes /v1, the gateway appends /responses
         #   type: google        Google GenAI; base_url includes /v1beta, the gateway appends /models/{m}:generateContent
         #   type: alcf          ALCF Inference Endpoints with a Globus grant (`rosetta login alcf`; see docs/alcf.md)
+        #   type: argo          Argo, optionally through a private SSH tunnel (`rosetta tunnel login`; see docs/argo.md)
         #   api_key:            sent upstream as "Authorization: Bearer" (openai_*), "x-api-key" (anthropic)
         #                       or "x-goog-api-key" (google)
         #   headers:            extra headers sent with every upstream request

@@ -13,6 +13,9 @@ package enum ProviderType: String, Sendable, CaseIterable {
     case google
     /// ALCF Inference Endpoints behind a per-tenant Globus grant; `base_url` ends in `/resource_server` (docs/alcf.md).
     case alcf
+    /// Argo (Argonne's gateway to Claude, GPT and Gemini): Claude models over `/v1/messages`, the others over
+    /// `/v1/chat/completions`; `base_url` is the API root (`…/argoapi`); see docs/argo.md.
+    case argo
 
     /// The wire dialect this provider type speaks.
     package var dialect: Dialect {
@@ -22,6 +25,7 @@ package enum ProviderType: String, Sendable, CaseIterable {
         case .openAIResponses: .openAIResponses
         case .google: .googleGenAI
         case .alcf: .openAIChat
+        case .argo: .openAIChat
         }
     }
 }
@@ -42,10 +46,13 @@ package struct ProviderConfig: Sendable, Equatable {
     package var caFile: String?
     /// The Globus login settings of an `alcf` provider (`globus:`), defaults filled in; `nil` for other types.
     package var globus: GlobusProviderConfig? = nil
+    /// The `argo` type's settings (identity, tunnel); `nil` for other types.
+    package var argo: ArgoSettings? = nil
 
     package static func == (lhs: ProviderConfig, rhs: ProviderConfig) -> Bool {
         lhs.name == rhs.name && lhs.type == rhs.type && lhs.baseURL == rhs.baseURL && lhs.apiKey == rhs.apiKey
             && lhs.headers.elementsEqual(rhs.headers, by: { $0 == $1 }) && lhs.caFile == rhs.caFile && lhs.globus == rhs.globus
+            && lhs.argo == rhs.argo
     }
 }
 
@@ -157,7 +164,7 @@ extension GatewayConfig {
 }
 
 /// Walks a composed YAML node tree into a `GatewayConfig`, keeping line numbers for errors.
-private struct ConfigReader {
+struct ConfigReader {
     let file: String
     let environment: [String: String]
 
@@ -202,6 +209,7 @@ private struct ConfigReader {
             config.transforms = try TransformRuleReader.read(node, file: file) { node throws(ConfigError) in try string(node) }
         }
         if let models = value(top, "models") {
+            defer { config.models = ArgoSettings.inferringVendors(of: config.models, providers: config.providers) }
             for (key, node) in try mapping(models, "models") {
                 let model = try readModel(alias: try string(key), node)
                 guard config.provider(named: model.provider) != nil else {
@@ -216,7 +224,8 @@ private struct ConfigReader {
 
     func readProvider(name: String, _ node: Node) throws(ConfigError) -> ProviderConfig {
         let map = try mapping(node, "provider '\(name)'")
-        try rejectUnknownKeys(map, allowed: ["type", "base_url", "api_key", "headers", "ca_file", "globus"], in: "provider '\(name)'")
+        let argoKeys: Set<String> = value(map, "type")?.scalar?.string == ProviderType.argo.rawValue ? ["user", "tunnel"] : []
+        try rejectUnknownKeys(map, allowed: Set(["type", "base_url", "api_key", "headers", "ca_file", "globus"]).union(argoKeys), in: "provider '\(name)'")
         guard let typeNode = value(map, "type") else {
             throw error("missing_key", "provider '\(name)' needs a 'type' (one of: \(ProviderType.allCases.map(\.rawValue).joined(separator: ", ")))", at: node)
         }
@@ -245,6 +254,7 @@ private struct ConfigReader {
             throw error("unknown_key", "provider '\(name)': 'globus' settings apply only to type alcf", at: globusNode)
         }
         if type == .alcf { provider.globus = try readGlobus(value(map, "globus"), provider: name) }
+        if type == .argo { provider.argo = try readArgo(provider: name, map, baseURL: baseURL, at: node) }
         return provider
     }
 

@@ -18,6 +18,7 @@ package struct GatewayHandler: GatewayRequestHandler {
     let upstream: UpstreamHTTPClient
     let token: TenantTokenStore
     let control: (any TenantControl)?
+    let controlExtensions: [any ControlRouteExtension]
     let logger: Logger
 
     /// Creates the handler for a tenant's configuration.
@@ -27,18 +28,22 @@ package struct GatewayHandler: GatewayRequestHandler {
         token: TenantTokenStore,
         control: (any TenantControl)?,
         logger: Logger,
-        extraProviders: [String: any UpstreamProvider] = [:]
+        extraProviders: [String: any UpstreamProvider] = [:],
+        controlExtensions: [any ControlRouteExtension] = []
     ) {
         self.catalog = ModelCatalog(config: config)
         self.transforms = TransformCatalog(configured: config.transforms)
         var providers: [String: any UpstreamProvider] = extraProviders
         for provider in config.providers where providers[provider.name] == nil {
-            providers[provider.name] = HTTPProvider(config: provider, timeouts: config.upstreamTimeouts)
+            providers[provider.name] = provider.type == .argo
+                ? ArgoProvider(config: provider, timeouts: config.upstreamTimeouts, socketSource: nil)
+                : HTTPProvider(config: provider, timeouts: config.upstreamTimeouts)
         }
         self.providers = providers
         self.upstream = upstream
         self.token = token
         self.control = control
+        self.controlExtensions = controlExtensions
         self.logger = logger
     }
 
@@ -181,6 +186,12 @@ package struct GatewayHandler: GatewayRequestHandler {
                 try await writeJSON(answer, to: writer)
                 return
             }
+            for extensionRoutes in controlExtensions {
+                if let answer = try await extensionRoutes.answer(method: request.method, route: key, body: request.body) {
+                    try await writeJSON(answer, to: writer)
+                    return
+                }
+            }
             throw GatewayError(.notFound, code: "route_not_found", message: "No control route \(request.method.rawValue) \(request.path).")
         }
     }
@@ -213,13 +224,14 @@ package struct GatewayHandler: GatewayRequestHandler {
         logger[metadataKey: "model"] = "\(route.model.alias)"
         logger[metadataKey: "upstream"] = "\(provider.name)"
         try CapabilityCheck.requireCapabilities(of: body, model: route.model)
+        let upstreamDialect = provider.dialect(for: route)
         var call = try Translation.prepareRequest(
-            body, client: client, upstream: provider.dialect,
+            body, client: client, upstream: upstreamDialect,
             upstreamModel: route.model.upstreamModel, defaultMaxTokens: route.model.defaultMaxTokens, urlStream: urlStream)
         var plan = transforms.plan(provider: provider.name, providerType: route.provider.type, upstreamModel: route.model.upstreamModel)
         let clientStreams = call.stream
         if !plan.isEmpty {
-            let transformed = try plan.transformRequest(call, upstream: provider.dialect)
+            let transformed = try plan.transformRequest(call, upstream: upstreamDialect)
             call = transformed.call
             plan = transformed.plan
             for note in transformed.notes { logger.notice("transform changed the request", metadata: ["transform": "\(note)"]) }
@@ -250,7 +262,7 @@ package struct GatewayHandler: GatewayRequestHandler {
                     break
                 }
             }
-            var failure = Translation.decodeUpstreamError(status: response.status, body: errorBody, upstream: provider.dialect)
+            var failure = Translation.decodeUpstreamError(status: response.status, body: errorBody, upstream: upstreamDialect)
             if response.status == 401 || response.status == 403 {
                 // The upstream refused the gateway's credentials, not the client's: a configuration problem.
                 failure = GatewayError(.upstream, code: "upstream_authentication_failed",
@@ -263,9 +275,10 @@ package struct GatewayHandler: GatewayRequestHandler {
             logger.info("upstream answered with an error", metadata: ["http.status": "\(response.status)"])
             throw failure
         }
+        response = try await provider.screenSuccess(response)
         if call.stream, clientStreams {
             await relayStream(
-                response, client: client, upstream: provider.dialect, clientModel: route.model.alias, includeUsage: call.includeUsage,
+                response, client: client, upstream: upstreamDialect, clientModel: route.model.alias, includeUsage: call.includeUsage,
                 customToolNames: call.customToolNames,
                 chunkTransformer: plan.editsResponses ? StreamChunkTransformer(plan: plan) : nil,
                 jsonArray: jsonArrayStream, writer: writer, logger: logger)
@@ -280,7 +293,7 @@ package struct GatewayHandler: GatewayRequestHandler {
             if call.stream {
                 // A force_stream rule streamed a call the client wanted whole: assemble the stream into one answer.
                 var transformer = StreamChunkTransformer(plan: plan)
-                var aggregator = StreamAggregator(upstream: provider.dialect, model: route.model.alias)
+                var aggregator = StreamAggregator(upstream: upstreamDialect, model: route.model.alias)
                 aggregator.feed(transformer.feed(upstreamBody))
                 aggregator.feed(transformer.finish())
                 let whole = try aggregator.finish()
@@ -288,7 +301,7 @@ package struct GatewayHandler: GatewayRequestHandler {
                     whole, dialect: client, clientModel: route.model.alias, customToolNames: call.customToolNames).bytes
             } else {
                 clientBody = try Translation.translateResponse(
-                    plan.transformResponse(upstreamBody), upstream: provider.dialect, client: client, clientModel: route.model.alias,
+                    plan.transformResponse(upstreamBody), upstream: upstreamDialect, client: client, clientModel: route.model.alias,
                     customToolNames: call.customToolNames)
             }
             do {

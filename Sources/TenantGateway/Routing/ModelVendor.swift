@@ -26,7 +26,7 @@ extension ProviderType {
     /// names know them as `openai/…` unless the model's `vendor:` says otherwise.
     package var defaultVendor: ModelVendor {
         switch self {
-        case .openAIChat, .openAIResponses: .openai
+        case .openAIChat, .openAIResponses, .argo: .openai
         case .anthropic: .anthropic
         case .google: .google
         case .alcf: .openai

@@ -13,6 +13,19 @@ package protocol UpstreamProvider: Sendable {
     func request(for call: UpstreamCall, route: ModelRoute, clientHeaders: HTTPHeaders) async throws(GatewayError) -> UpstreamRequest
     /// Builds the HTTP request for an OpenAI-shaped embeddings body (model already renamed); see Embeddings.swift.
     func embeddingsRequest(body: [UInt8], route: ModelRoute) async throws(GatewayError) -> UpstreamRequest
+    /// The dialect its endpoint speaks for one model (a provider such as Argo serves several dialects).
+    func dialect(for route: ModelRoute) -> Dialect
+    /// Checks a successful (2xx) response before it is relayed, for failures an upstream disguises as success;
+    /// returns the response to relay.
+    func screenSuccess(_ response: UpstreamResponse) async throws(GatewayError) -> UpstreamResponse
+}
+
+extension UpstreamProvider {
+    /// One dialect for every model: `dialect`.
+    package func dialect(for route: ModelRoute) -> Dialect { dialect }
+
+    /// Relays every successful response as it is.
+    package func screenSuccess(_ response: UpstreamResponse) async throws(GatewayError) -> UpstreamResponse { response }
 }
 
 /// A provider reached by plain HTTP(S) with a static API key: `openai_chat`, `anthropic` and `google`.
@@ -35,6 +48,7 @@ package struct HTTPProvider: UpstreamProvider {
         case .anthropic: endpointURL = config.baseURL + "/v1/messages"
         case .openAIResponses: endpointURL = config.baseURL + "/responses"
         case .google: endpointURL = config.baseURL + "/models/"
+        case .argo: endpointURL = config.baseURL + "/v1/chat/completions"
         }
     }
 
@@ -52,7 +66,7 @@ package struct HTTPProvider: UpstreamProvider {
             ("user-agent", "rosettad/\(RosettaVersion.current)"),
         ]
         switch config.type {
-        case .openAIChat, .openAIResponses, .alcf:
+        case .openAIChat, .openAIResponses, .alcf, .argo:
             if let key = config.apiKey { headers.append(("authorization", "Bearer \(key)")) }
         case .google:
             break

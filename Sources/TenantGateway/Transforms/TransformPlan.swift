@@ -1,7 +1,7 @@
 /// Every transform rule the gateway knows: the built-in sets (from code) followed by the admin's (from config).
 package struct TransformCatalog: Sendable {
     /// Rules shipped with the gateway, per provider type; later issues fill these (Argo, ALCF).
-    package static let builtInRules: [TransformRule] = ALCFTransforms.rules
+    package static let builtInRules: [TransformRule] = ALCFTransforms.rules + ArgoTransformRules.rules
 
     /// All rules, built-in first.
     package let rules: [TransformRule]

@@ -1,0 +1,116 @@
+import Logging
+import NIOHTTP1
+import TenantGateway
+
+/// A tenant's Argo tunnels: one `SSHTunnel` per `argo` provider with a `tunnel:` section, and their providers.
+package struct ArgoTunnels: Sendable {
+    /// Tunnels by provider name.
+    package let tunnels: [String: SSHTunnel]
+    /// The `argo` providers, each with its tunnel (or direct), for `GatewayHandler(extraProviders:)`.
+    package let providers: [String: any UpstreamProvider]
+
+    /// Builds the tunnels of a configuration; their private directories are `<stateDirectory>/tunnel-<provider>`.
+    ///
+    /// `spawnIdentity` is `nil` in user mode (ssh runs as the daemon's user); system mode passes the tenant's.
+    package init(config: GatewayConfig, stateDirectory: String, spawnIdentity: SSHSpawnIdentity? = nil, logger: Logger) {
+        var tunnels: [String: SSHTunnel] = [:]
+        var providers: [String: any UpstreamProvider] = [:]
+        for provider in config.providers where provider.type == .argo {
+            var tunnel: SSHTunnel?
+            if let settings = provider.argo?.tunnel {
+                var configuration = SSHTunnelConfiguration(
+                    destination: settings.destination, jump: settings.jump, port: settings.port,
+                    identityFile: settings.identityFile, knownHostsFile: settings.knownHostsFile,
+                    forwardHost: settings.forwardHost, forwardPort: settings.forwardPort,
+                    runtimeDirectory: stateDirectory + "/tunnel-" + Self.safeComponent(provider.name))
+                configuration.policy.idleTimeout = settings.idleTimeout
+                configuration.spawnIdentity = spawnIdentity
+                var tunnelLogger = logger
+                tunnelLogger[metadataKey: "provider"] = "\(provider.name)"
+                tunnel = SSHTunnel(configuration: configuration, logger: tunnelLogger)
+                tunnels[provider.name] = tunnel
+            }
+            providers[provider.name] = ArgoProvider(config: provider, timeouts: config.upstreamTimeouts, socketSource: tunnel)
+        }
+        self.tunnels = tunnels
+        self.providers = providers
+    }
+
+    /// A provider name as one path component: letters, digits, `-` and `_` kept, anything else `_`.
+    static func safeComponent(_ name: String) -> String {
+        String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+    }
+}
+
+/// The control routes of `rosetta tunnel`: status, stop, reset and login, for one or all tunnels.
+///
+/// `GET /rosetta/v1/tunnel[/status][/<provider>]`, `POST /rosetta/v1/tunnel/{stop,reset,login}[/<provider>]`;
+/// without a provider they act on every tunnel (login: on the only one).
+package struct TunnelControlRoutes: ControlRouteExtension {
+    /// Tunnels by provider name.
+    package let tunnels: [String: SSHTunnel]
+
+    /// Creates the routes.
+    package init(tunnels: [String: SSHTunnel]) {
+        self.tunnels = tunnels
+    }
+
+    /// Answers the tunnel routes; `nil` for any other.
+    package func answer(method: HTTPMethod, route: Substring, body: [UInt8]) async throws(GatewayError) -> JSON? {
+        let base = "/rosetta/v1/tunnel"
+        guard route == base || route.hasPrefix(base + "/") else { return nil }
+        let parts = route.dropFirst(base.count).split(separator: "/").map(String.init)
+        guard parts.count <= 2 else {
+            throw GatewayError(.notFound, code: "route_not_found", message: "No tunnel route \(method.rawValue) \(route).")
+        }
+        let action = parts.first ?? "status"
+        let selected = try select(parts.count == 2 ? parts[1] : nil)
+        switch (method, action) {
+        case (.GET, "status"):
+            return try await statuses(selected)
+        case (.POST, "stop"):
+            for (_, tunnel) in selected { await tunnel.stop() }
+            return try await statuses(selected)
+        case (.POST, "reset"):
+            for (_, tunnel) in selected { await tunnel.reset() }
+            return try await statuses(selected)
+        case (.POST, "login"):
+            guard selected.count == 1, let (name, tunnel) = selected.first else {
+                throw GatewayError(.invalidRequest, code: "tunnel_ambiguous", message: "Several tunnels are configured (\(tunnels.keys.sorted().joined(separator: ", "))); name one with --provider.")
+            }
+            let login = await tunnel.prepareLogin()
+            return [
+                "provider": .string(name),
+                "executable": .string(login.executable),
+                "arguments": .array(login.arguments.map(JSON.string)),
+                "control_path": .string(login.controlPath),
+                "already_running": .bool(login.alreadyRunning),
+            ]
+        default:
+            throw GatewayError(.notFound, code: "route_not_found", message: "No tunnel route \(method.rawValue) \(route); served: GET \(base)[/status], POST \(base)/stop, POST \(base)/reset, POST \(base)/login (each with an optional /<provider>).")
+        }
+    }
+
+    func select(_ name: String?) throws(GatewayError) -> [(String, SSHTunnel)] {
+        guard !tunnels.isEmpty else {
+            throw GatewayError(.notFound, code: "no_tunnel", message: "No provider of this gateway uses an SSH tunnel (an argo provider with a 'tunnel:' section).")
+        }
+        if let name {
+            guard let tunnel = tunnels[name] else {
+                throw GatewayError(.notFound, code: "tunnel_not_found", message: "No tunnel for provider '\(name)'; tunnels: \(tunnels.keys.sorted().joined(separator: ", ")).")
+            }
+            return [(name, tunnel)]
+        }
+        return tunnels.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    func statuses(_ selected: [(String, SSHTunnel)]) async throws(GatewayError) -> JSON {
+        var list: [JSON] = []
+        for (name, tunnel) in selected {
+            var status = await tunnel.status()
+            status["provider"] = .string(name)
+            list.append(status)
+        }
+        return ["tunnels": .array(list)]
+    }
+}
