@@ -21,6 +21,11 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        .systemLibrary(
+            name: "CPAM",
+            pkgConfig: "pam",
+            providers: [.apt(["libpam0g-dev"])]
+        ),
         .target(
             name: "TenantGateway",
             dependencies: [
@@ -44,6 +49,7 @@ let package = Package(
             name: "Supervisor",
             dependencies: [
                 "TenantGateway",
+                "CPAM",
                 "Globus",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
