@@ -22,6 +22,11 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        .systemLibrary(
+            name: "CPAM",
+            pkgConfig: "pam",
+            providers: [.apt(["libpam0g-dev"])]
+        ),
         .target(
             name: "TenantGateway",
             dependencies: [
@@ -54,6 +59,7 @@ let package = Package(
             name: "Supervisor",
             dependencies: [
                 "TenantGateway",
+                "CPAM",
                 "Globus",
                 "Tunnel",
                 .product(name: "NIOCore", package: "swift-nio"),

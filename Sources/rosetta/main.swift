@@ -9,7 +9,7 @@ struct Rosetta: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rosetta",
         abstract: "Your side of rosettad: tokens and status of your private LLM gateway.",
-        subcommands: [Token.self, Status.self, Login.self, Logout.self, Tunnel.self]
+        subcommands: [Token.self, Status.self, Login.self, Logout.self, Tunnel.self, Enable.self, Disable.self]
     )
 }
 
@@ -243,5 +243,48 @@ enum InteractiveChild {
         }
         if status & 0x7f == 0 { return (status >> 8) & 0xff }
         return 128 + (status & 0x7f)
+    }
+}
+
+/// Options for subcommands that talk to the system daemon's control socket.
+struct ControlSocketOptions: ParsableArguments {
+    @Option(name: .customLong("control-socket"), help: "The system daemon's control socket (default: /run/rosettad/control.sock).")
+    var controlSocket: String = SystemStatusTable.defaultControlSocket
+
+    var client: ControlClient { ControlClient(socketPath: controlSocket) }
+}
+
+extension Rosetta {
+    /// Asks the system daemon to serve the caller (PAM decides whether the account may).
+    struct Enable: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Enable your gateway on this host's rosettad (the admin's PAM policy decides who may).")
+
+        @OptionGroup var controlOptions: ControlSocketOptions
+
+        func run() throws {
+            var client = controlOptions.client
+            client.timeoutSeconds = 30
+            let answer = try call(client, method: "POST", path: "/rosetta/v1/enable")
+            let socket = answer["socket"]?.stringValue ?? "?"
+            let port = answer["port"]?.intValue.map(String.init) ?? "?"
+            print("Enabled for \(answer["user"]?.stringValue ?? "you").")
+            print("  unix socket  \(socket)  (no token needed)")
+            print("  loopback     http://127.0.0.1:\(port)  (token: `rosetta token`)")
+        }
+    }
+
+    /// Asks the system daemon to stop serving the caller.
+    struct Disable: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable your gateway on this host's rosettad: its socket and port close.")
+
+        @OptionGroup var controlOptions: ControlSocketOptions
+
+        func run() throws {
+            var client = controlOptions.client
+            client.timeoutSeconds = 60
+            let answer = try call(client, method: "POST", path: "/rosetta/v1/disable")
+            print("Disabled for \(answer["user"]?.stringValue ?? "you").")
+        }
     }
 }

@@ -20,12 +20,16 @@ package struct HTTPFrontListener: Sendable {
         case unixSocket(ownerUID: UInt32)
         /// The loopback TCP port: every local user can connect, so the handler checks the token.
         case loopbackTCP
+        /// A shared Unix socket (the system daemon's control socket): every uid is served, and each
+        /// request's origin carries the peer's `SO_PEERCRED` uid for the handler to authorise.
+        case anyPeerUnixSocket
 
         /// The short name used in log metadata (`front`).
         package var logName: String {
             switch self {
             case .unixSocket: "unix"
             case .loopbackTCP: "tcp"
+            case .anyPeerUnixSocket: "control"
             }
         }
     }
@@ -174,6 +178,16 @@ package struct HTTPFrontListener: Sendable {
                 accepted = channel.eventLoop.makeCompletedFuture {
                     try HTTPFrontPipeline.configure(channel: channel, origin: .loopbackTCP, peer: nil, limits: limits)
                 }
+            case .anyPeerUnixSocket:
+                #if os(Linux)
+                accepted = PeerCredentials.read(from: channel).flatMapThrowing { peer in
+                    try HTTPFrontPipeline.configure(channel: channel, origin: .unixSocket(peerUID: peer.uid), peer: peer, limits: limits)
+                }
+                #else
+                accepted = channel.eventLoop.makeFailedFuture(
+                    HTTPFrontError(.peerRefused, "peer credentials cannot be checked on this platform")
+                )
+                #endif
             case .unixSocket(let ownerUID):
                 #if os(Linux)
                 accepted = PeerCredentials.read(from: channel).flatMapThrowing { peer in

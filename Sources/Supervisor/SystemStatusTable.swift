@@ -1,0 +1,61 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import TenantGateway
+
+/// Renders the control socket's status report as the table `rosettad status` prints.
+package enum SystemStatusTable {
+    /// The default control socket path clients use.
+    package static let defaultControlSocket = "/run/rosettad/control.sock"
+
+    /// The report as text: a daemon summary, then one row per tenant.
+    package static func render(_ report: JSON, now: Int = Int(time(nil))) -> String {
+        let daemon = report["daemon"]
+        var lines = [
+            "rosettad \(daemon?["version"]?.stringValue ?? "?")  pid \(daemon?["pid"]?.intValue.map(String.init) ?? "?")"
+                + "  up \(duration(daemon?["uptime_seconds"]?.intValue ?? 0))",
+            "config \(daemon?["config"]?.stringValue ?? "?")  control \(daemon?["control_socket"]?.stringValue ?? "?")",
+            "",
+        ]
+        let header = ["USER", "UID", "STATE", "PORT", "REQUESTS", "ERRORS", "IN FLIGHT", "LAST USED", "SOCKET"]
+        var rows = [header]
+        if case .array(let tenants)? = report["tenants"] {
+            for tenant in tenants {
+                let lastUsed = tenant["last_used"]?.intValue.map { duration(now - $0) + " ago" } ?? "never"
+                rows.append([
+                    tenant["user"]?.stringValue ?? "?",
+                    tenant["uid"]?.intValue.map(String.init) ?? "?",
+                    tenant["state"]?.stringValue ?? "?",
+                    tenant["port"]?.intValue.map(String.init) ?? "-",
+                    tenant["requests"]?.intValue.map(String.init) ?? "0",
+                    tenant["errors"]?.intValue.map(String.init) ?? "0",
+                    tenant["in_flight"]?.intValue.map(String.init) ?? "0",
+                    lastUsed,
+                    tenant["socket"]?.stringValue ?? "-",
+                ])
+                if let error = tenant["error"]?.stringValue { rows.append(["", "", "error: " + error, "", "", "", "", "", ""]) }
+            }
+        }
+        if rows.count == 1 { lines.append("no tenants enabled (users run `rosetta enable`)"); return lines.joined(separator: "\n") }
+        var widths = [Int](repeating: 0, count: header.count)
+        for row in rows where !row[0].isEmpty || row[2].hasPrefix("error") == false {
+            for (index, cell) in row.enumerated() where index < header.count - 1 { widths[index] = max(widths[index], cell.count) }
+        }
+        for row in rows {
+            if row[0].isEmpty { lines.append("    " + row[2]); continue }
+            lines.append(row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
+            }.joined(separator: "  "))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// A short human duration: `42s`, `5m`, `3h12m`, `2d4h`.
+    package static func duration(_ seconds: Int) -> String {
+        let seconds = max(seconds, 0)
+        if seconds < 60 { return "\(seconds)s" }
+        if seconds < 3600 { return "\(seconds / 60)m" }
+        if seconds < 86400 { return "\(seconds / 3600)h\(seconds % 3600 / 60)m" }
+        return "\(seconds / 86400)d\(seconds % 86400 / 3600)h"
+    }
+}
