@@ -20,6 +20,8 @@ package struct ControlClient: Sendable {
     package var socketPath: String
     /// How long to wait for the daemon's answer.
     package var timeoutSeconds: Int = 10
+    /// What to tell the user when nothing listens on the socket.
+    package var startHint = "start it with `rosettad serve --user`"
 
     /// Creates a client for a socket path.
     package init(socketPath: String) {
@@ -77,7 +79,7 @@ package struct ControlClient: Sendable {
             close(descriptor)
             switch failure {
             case ENOENT, ECONNREFUSED:
-                throw ControlClientError(code: "not_running", message: "rosettad is not running at \(socketPath) (start it with `rosettad serve --user`)")
+                throw ControlClientError(code: "not_running", message: "rosettad is not running at \(socketPath) (\(startHint))")
             case EACCES, EPERM:
                 throw ControlClientError(code: "refused", message: "no permission to use \(socketPath); it belongs to another user")
             default:

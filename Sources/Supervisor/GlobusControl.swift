@@ -38,7 +38,7 @@ struct TenantGrants: Sendable {
 /// `POST /rosetta/v1/login/<provider>/start` → `{authorize_url}`; `POST /rosetta/v1/login/<provider>/finish`
 /// with `{"code": …}` → `{expires_at, expires_in_seconds}`; `POST /rosetta/v1/logout/<provider>`. Served on the
 /// Unix socket only (the gateway handler refuses control routes elsewhere).
-struct TenantControlHub: TenantControl, TenantControlRoutes {
+struct TenantControlHub: TenantControl, ControlRouteExtension {
     let tenant: Tenant
     let grants: TenantGrants
 
@@ -52,7 +52,7 @@ struct TenantControlHub: TenantControl, TenantControlRoutes {
         return status
     }
 
-    func controlRequest(method: HTTPMethod, path: Substring, body: [UInt8]) async throws(GatewayError) -> JSON? {
+    func answer(method: HTTPMethod, route path: Substring, body: [UInt8]) async throws(GatewayError) -> JSON? {
         let parts = path.split(separator: "/")
         // ["rosetta", "v1", "login", name, "start"|"finish"] or ["rosetta", "v1", "logout", name]
         guard parts.count >= 4, parts[0] == "rosetta", parts[1] == "v1", parts[2] == "login" || parts[2] == "logout" else { return nil }

@@ -232,9 +232,10 @@ actor SystemDaemon {
         let tenant = Tenant(userName: identity.name, uid: identity.uid, config: config, token: token)
         await tenant.setEndpoints(socketPath: entry.socketPath, port: port)
         let grants = TenantGrants(config: config, stateDirectory: directory, upstream: upstream, logger: tenantLogger)
+        let hub = TenantControlHub(tenant: tenant, grants: grants)
         let handler = GatewayHandler(
             config: config, upstream: upstream, token: token,
-            control: TenantControlHub(tenant: tenant, grants: grants), logger: tenantLogger, extraProviders: grants.providers)
+            control: hub, logger: tenantLogger, extraProviders: grants.providers, controlExtensions: [hub])
         let server = HTTPFrontServer(
             listeners: [unix, tcp], handler: CountingHandler(inner: handler, statistics: entry.statistics), logger: tenantLogger)
         await tenant.transition(to: .serving(since: Int(time(nil))))

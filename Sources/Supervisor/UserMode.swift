@@ -96,11 +96,12 @@ package enum UserMode {
         let tenant = Tenant(userName: prepared.identity.name, uid: prepared.identity.uid, config: prepared.config, token: prepared.token)
         let grants = TenantGrants(config: prepared.config, stateDirectory: prepared.stateDirectory, upstream: upstream, logger: logger)
         let argo = ArgoTunnels(config: prepared.config, stateDirectory: prepared.stateDirectory, logger: logger)
+        let hub = TenantControlHub(tenant: tenant, grants: grants)
         let handler = GatewayHandler(
             config: prepared.config, upstream: upstream, token: prepared.token,
-            control: TenantControlHub(tenant: tenant, grants: grants), logger: logger,
+            control: hub, logger: logger,
             extraProviders: grants.providers.merging(argo.providers) { first, _ in first },
-            controlExtensions: [TunnelControlRoutes(tunnels: argo.tunnels)])
+            controlExtensions: [hub, TunnelControlRoutes(tunnels: argo.tunnels)])
         let limits = prepared.config.limits
 
         let unixListener: HTTPFrontListener

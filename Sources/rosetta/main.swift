@@ -251,7 +251,11 @@ struct ControlSocketOptions: ParsableArguments {
     @Option(name: .customLong("control-socket"), help: "The system daemon's control socket (default: /run/rosettad/control.sock).")
     var controlSocket: String = SystemStatusTable.defaultControlSocket
 
-    var client: ControlClient { ControlClient(socketPath: controlSocket) }
+    var client: ControlClient {
+        var client = ControlClient(socketPath: controlSocket)
+        client.startHint = "the host's rosettad is not started; an admin starts it with `systemctl start rosettad`"
+        return client
+    }
 }
 
 extension Rosetta {

@@ -181,11 +181,6 @@ package struct GatewayHandler: GatewayRequestHandler {
             status["models"] = .array(catalog.models.map { .string($0.alias) })
             try await writeJSON(status, to: writer)
         default:
-            if let routes = control as? any TenantControlRoutes,
-               let answer = try await routes.controlRequest(method: request.method, path: key, body: request.body) {
-                try await writeJSON(answer, to: writer)
-                return
-            }
             for extensionRoutes in controlExtensions {
                 if let answer = try await extensionRoutes.answer(method: request.method, route: key, body: request.body) {
                     try await writeJSON(answer, to: writer)

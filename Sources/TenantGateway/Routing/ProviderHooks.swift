@@ -17,12 +17,6 @@ package protocol UpstreamFailureReviewing: Sendable {
     func reviewFailure(status: Int, headers: [(name: String, value: String)], body: [UInt8], request: UpstreamRequest, mayRetry: Bool) async -> UpstreamFailureDecision
 }
 
-/// Control routes a tenant adds beyond token and status (for example `login/<provider>/start`), served on the Unix socket only.
-package protocol TenantControlRoutes: Sendable {
-    /// Answers a control request under `/rosetta/v1/`, or returns `nil` when the route is not one of its own.
-    func controlRequest(method: HTTPMethod, path: Substring, body: [UInt8]) async throws(GatewayError) -> JSON?
-}
-
 /// A model a provider found by itself (by discovery), listed in `/v1/models` after the configured ones.
 package struct DiscoveredModel: Sendable, Equatable {
     /// The name clients use.
