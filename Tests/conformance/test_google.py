@@ -262,3 +262,16 @@ def test_openai_sdk_to_google_upstream(google_gateway: Daemon, fake_google: Fake
     sent = fake_google.chat_exchanges()[-1].body
     assert sent["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
     assert sent["contents"][2]["parts"][0]["functionResponse"] == {"name": "get_weather", "response": {"output": "cloudy"}}
+
+
+def test_google_count_tokens_is_estimated_locally(google_gateway: Daemon, fake_google: FakeGoogle) -> None:
+    """Gemini CLI calls :countTokens; the gateway answers it itself, more text counting more tokens."""
+    client = client_for(google_gateway)
+    short = client.models.count_tokens(model="gemini-test", contents="hello")
+    long = client.models.count_tokens(model="gemini-test", contents="hello " * 200)
+    assert short.total_tokens is not None and short.total_tokens > 0
+    assert long.total_tokens > short.total_tokens * 10
+    assert fake_google.exchanges() == [], "count_tokens must not reach the upstream"
+    with pytest.raises(genai_errors.ClientError) as refused:
+        client.models.count_tokens(model="no-such-model", contents="hi")
+    assert refused.value.code == 404

@@ -134,6 +134,8 @@ package struct GatewayHandler: GatewayRequestHandler {
             try await writeJSON(modelEntry(route.model, anthropicShape: request.headers.contains(name: "anthropic-version")), to: writer)
         case (.GET, "/v1beta/models"):
             try await writeJSON(googleModelList(), to: writer)
+        case (.POST, _) where Self.googleCall(key)?.method == "countTokens":
+            try await writeJSON(googleCountTokens(request, model: Self.googleCall(key)!.model), to: writer)
         case (.POST, _) where Self.googleCall(key) != nil:
             let call = Self.googleCall(key)!
             let streamed = call.method == "streamGenerateContent"
@@ -151,7 +153,7 @@ package struct GatewayHandler: GatewayRequestHandler {
         case (_, "/chat/completions"), (_, "/messages"), (_, "/responses"), (_, "/models"), (_, "/health"), (_, "/messages/count_tokens"), (_, "/embeddings"):
             throw GatewayError(.methodNotAllowed, code: "method_not_allowed", message: "\(request.method.rawValue) is not allowed on \(request.path).")
         default:
-            throw GatewayError(.notFound, code: "route_not_found", message: "No route for \(request.method.rawValue) \(request.path). Served: POST /v1/chat/completions, POST /v1/messages, POST /v1/responses, POST /v1/messages/count_tokens, POST /v1/embeddings, GET /v1/models, POST /v1beta/models/{model}:generateContent, POST /v1beta/models/{model}:streamGenerateContent, GET /v1beta/models, GET /health.")
+            throw GatewayError(.notFound, code: "route_not_found", message: "No route for \(request.method.rawValue) \(request.path). Served: POST /v1/chat/completions, POST /v1/messages, POST /v1/responses, POST /v1/messages/count_tokens, POST /v1/embeddings, GET /v1/models, POST /v1beta/models/{model}:generateContent, POST /v1beta/models/{model}:streamGenerateContent, POST /v1beta/models/{model}:countTokens, GET /v1beta/models, GET /health.")
         }
     }
 
@@ -434,7 +436,7 @@ package struct GatewayHandler: GatewayRequestHandler {
         }
         guard let colon = rest.lastIndex(of: ":") else { return nil }
         let method = String(rest[rest.index(after: colon)...])
-        guard method == "generateContent" || method == "streamGenerateContent" else { return nil }
+        guard method == "generateContent" || method == "streamGenerateContent" || method == "countTokens" else { return nil }
         let model = String(rest[..<colon])
         guard !model.isEmpty else { return nil }
         return (model.removingPercentEncoding ?? model, method)

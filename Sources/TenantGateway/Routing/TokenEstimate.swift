@@ -75,4 +75,21 @@ extension GatewayHandler {
         let parsed = try AnthropicRequestCodec.decode(body)
         return ["input_tokens": JSON(TokenEstimate.inputTokens(of: parsed))]
     }
+
+    /// Answers Google's `models/{model}:countTokens` locally with the same estimate: `{"totalTokens": N}`.
+    ///
+    /// The body holds `contents` (with optional `systemInstruction` and `tools`) or a whole
+    /// `generateContentRequest`; the model comes from the URL.
+    func googleCountTokens(_ request: GatewayRequest, model: String) throws(GatewayError) -> JSON {
+        let body: JSON
+        do {
+            body = try JSON.parse(request.body)
+        } catch {
+            throw GatewayError(.invalidRequest, code: "invalid_json", message: "The request body is not valid JSON: \(error.description).", cause: error)
+        }
+        _ = try catalog.resolve(model)
+        let generateRequest = body["generateContentRequest"] ?? body
+        let parsed = try GoogleRequestCodec.decode(generateRequest, model: model, stream: false)
+        return ["totalTokens": JSON(TokenEstimate.inputTokens(of: parsed))]
+    }
 }
