@@ -21,10 +21,7 @@ package enum AnthropicRequestCodec {
         guard !model.isEmpty else { throw RequestProblem.invalidValue("model", "must not be empty") }
         try rejectUntranslatableFields(reader)
 
-        guard let messageValues = try reader.array("messages") else { throw RequestProblem.missing("messages") }
-        guard !messageValues.isEmpty else {
-            throw RequestProblem.invalidValue("messages", "must contain at least one message")
-        }
+        let messageValues = try reader.requiredNonEmptyArray("messages", of: "message")
         var messages: [ChatMessage] = []
         messages.reserveCapacity(messageValues.count)
         for (index, value) in messageValues.enumerated() {

@@ -107,6 +107,13 @@ struct FieldReader {
         return array
     }
 
+    /// A required array member with at least one element; `itemName` names an element in the error ("message").
+    func requiredNonEmptyArray(_ key: String, of itemName: String) throws(GatewayError) -> [JSON] {
+        guard let array = try array(key) else { throw RequestProblem.missing(path(key)) }
+        guard !array.isEmpty else { throw RequestProblem.invalidValue(path(key), "must contain at least one \(itemName)") }
+        return array
+    }
+
     /// An optional object member, as a reader.
     func object(_ key: String) throws(GatewayError) -> FieldReader? {
         guard let value = value(key) else { return nil }

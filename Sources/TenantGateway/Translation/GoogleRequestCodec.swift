@@ -27,8 +27,7 @@ package enum GoogleRequestCodec {
     package static func decode(_ body: JSON, model: String, stream: Bool) throws(GatewayError) -> ChatRequest {
         let reader = try FieldReader(body: camelCaseFieldNames(body))
         try rejectUntranslatableFields(reader)
-        guard let contentValues = try reader.array("contents") else { throw RequestProblem.missing("contents") }
-        guard !contentValues.isEmpty else { throw RequestProblem.invalidValue("contents", "must contain at least one content") }
+        let contentValues = try reader.requiredNonEmptyArray("contents", of: "content")
 
         var calls = CallLedger()
         var messages: [ChatMessage] = []

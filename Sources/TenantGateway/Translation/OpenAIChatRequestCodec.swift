@@ -13,10 +13,7 @@ package enum OpenAIChatRequestCodec {
         guard !model.isEmpty else { throw RequestProblem.invalidValue("model", "must not be empty") }
         try rejectUntranslatableFields(reader)
 
-        guard let messageValues = try reader.array("messages") else { throw RequestProblem.missing("messages") }
-        guard !messageValues.isEmpty else {
-            throw RequestProblem.invalidValue("messages", "must contain at least one message")
-        }
+        let messageValues = try reader.requiredNonEmptyArray("messages", of: "message")
         var system: [String] = []
         var messages: [ChatMessage] = []
         messages.reserveCapacity(messageValues.count)

@@ -38,8 +38,7 @@ package enum Translation {
     ) throws(GatewayError) -> UpstreamCall {
         if client == .googleGenAI, upstream == .googleGenAI {
             let reader = try FieldReader(body: body)
-            guard let contents = try reader.array("contents") else { throw RequestProblem.missing("contents") }
-            guard !contents.isEmpty else { throw RequestProblem.invalidValue("contents", "must contain at least one content") }
+            _ = try reader.requiredNonEmptyArray("contents", of: "content")
             return UpstreamCall(body: body.bytes, stream: urlStream, includeUsage: true)
         }
         if client == upstream, client.passesThroughUnchanged {
@@ -63,8 +62,7 @@ package enum Translation {
         let reader = try FieldReader(body: body)
         _ = try reader.requiredString("model")
         if dialect == .openAIResponses { return try passThroughResponsesRequest(reader, upstreamModel: upstreamModel) }
-        guard let messages = try reader.array("messages") else { throw RequestProblem.missing("messages") }
-        guard !messages.isEmpty else { throw RequestProblem.invalidValue("messages", "must contain at least one message") }
+        let messages = try reader.requiredNonEmptyArray("messages", of: "message")
         for (index, message) in messages.enumerated() {
             _ = try FieldReader(message, path: "messages[\(index)]").requiredString("role")
         }
