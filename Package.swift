@@ -27,6 +27,11 @@ let package = Package(
             pkgConfig: "pam",
             providers: [.apt(["libpam0g-dev"])]
         ),
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
         .target(
             name: "TenantGateway",
             dependencies: [
@@ -60,6 +65,7 @@ let package = Package(
             dependencies: [
                 "TenantGateway",
                 "CPAM",
+                "CSystemd",
                 "Globus",
                 "Tunnel",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -67,6 +73,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(

@@ -26,6 +26,8 @@ actor SystemDaemon {
         var statistics = TenantStatistics()
         var tenant: Tenant?
         var server: HTTPFrontServer?
+        /// The tenant's request handler, rebuilt for each reloaded config.
+        var handler: ReloadableHandler?
         /// Why the tenant is not serving, when it failed to start.
         var failure: String?
     }
@@ -42,22 +44,34 @@ actor SystemDaemon {
     }
 
     let options: SystemModeOptions
-    let config: GatewayConfig
-    let adminGroup: String?
+    /// The configuration in force: the one started with, or the last one a reload applied.
+    var config: GatewayConfig
+    /// The group whose members see every tenant in the status (from the config's `admin_group:`).
+    var adminGroup: String?
     let upstream: UpstreamHTTPClient
     let logger: Logger
+    let notifier: SystemdNotifier
     let startedAt = Int(time(nil))
+    /// Tenants' listening sockets passed by systemd and not yet adopted (only until the restore is done).
+    var inheritedSockets: [UInt32: InheritedTenantSockets]
+    /// When the config was last reloaded and how that went.
+    var lastReload: ReloadRecord?
     private var state = State.starting
     private var entries: [UInt32: Entry] = [:]
     private var starting: Set<UInt32> = []
     private let commands: AsyncStream<Command>
     private let commandSink: AsyncStream<Command>.Continuation
 
-    init(options: SystemModeOptions, config: GatewayConfig, adminGroup: String?, upstream: UpstreamHTTPClient, logger: Logger) {
+    init(
+        options: SystemModeOptions, configuration: SystemConfiguration, upstream: UpstreamHTTPClient,
+        inheritedSockets: [UInt32: InheritedTenantSockets] = [:], notifier: SystemdNotifier, logger: Logger
+    ) {
         self.options = options
-        self.config = config
-        self.adminGroup = adminGroup
+        self.config = configuration.gateway
+        self.adminGroup = configuration.adminGroup
         self.upstream = upstream
+        self.inheritedSockets = inheritedSockets
+        self.notifier = notifier
         self.logger = logger
         (commands, commandSink) = AsyncStream<Command>.makeStream()
     }
@@ -68,7 +82,9 @@ actor SystemDaemon {
     /// Restores the persisted tenants, then runs every tenant's fronts until shutdown; one tenant's end never ends another.
     func run() async {
         await restore()
+        closeUnclaimedInheritedSockets()
         state = .running
+        notifier.ready(status: servingStatus)
         await withDiscardingTaskGroup { group in
             for await command in commands {
                 switch command {
@@ -89,6 +105,19 @@ actor SystemDaemon {
     nonisolated func startShutdown() {
         commandSink.yield(.shutdown)
     }
+
+    /// Answers at once: the watchdog pings only while the actor does.
+    func heartbeat() {}
+
+    /// The status line for systemd: how many tenants serve.
+    var servingStatus: String {
+        let serving = entries.values.filter { $0.server != nil && $0.failure == nil }.count
+        let failed = entries.values.filter { $0.failure != nil }.count
+        return "serving \(serving) tenant\(serving == 1 ? "" : "s")" + (failed > 0 ? ", \(failed) failed" : "")
+    }
+
+    /// Every tenant's entry, for a reload to rebuild their handlers.
+    var servingHandlers: [ReloadableHandler] { entries.values.compactMap(\.handler) }
 
     private func drainAll() async {
         state = .stopping
@@ -128,6 +157,7 @@ actor SystemDaemon {
             throw SystemControlError(status: .internalServerError, code: "tenant_failed", message: "enabled, but the gateway could not start: \(failure)")
         }
         logger.info("tenant enabled", metadata: ["tenant.uid": "\(uid)", "tenant.user": "\(identity.name)"])
+        notifier.status(servingStatus)
         return status(of: entry)
     }
 
@@ -137,11 +167,13 @@ actor SystemDaemon {
             throw SystemControlError(status: .notFound, code: "not_enabled", message: "rosettad is not enabled for uid \(uid)")
         }
         persist()
+        forgetStoredSockets(uid: uid)
         if let server = entry.server {
             await server.drain(deadline: .now + config.shutdownGrace)
         }
         TenantSocketFilesystem.removeSocket(at: entry.socketPath, for: entry.identity)
         logger.info("tenant disabled", metadata: ["tenant.uid": "\(uid)"])
+        notifier.status(servingStatus)
         return ["user": .string(entry.identity.name), "uid": JSON(Int(uid)), "enabled": false]
     }
 
@@ -158,6 +190,7 @@ actor SystemDaemon {
             "control_socket": .string(options.controlSocketPath),
             "pid": JSON(Int(getpid())),
             "scope": .string(seesAll ? "all" : "own"),
+            "last_reload": lastReload?.json ?? .null,
         ]
         return ["daemon": .object(daemon), "tenants": .array(visible.map(status(of:)))]
     }
@@ -208,21 +241,11 @@ actor SystemDaemon {
             return entry
         }
         let unix: HTTPFrontListener
-        do {
-            let descriptor = try TenantSocketFilesystem.makeListeningSocket(at: entry.socketPath, for: identity)
-            unix = try await HTTPFrontListener.adoptListeningSocket(
-                descriptor, front: .unixSocket(ownerUID: identity.uid), limits: config.limits, logger: tenantLogger)
-        } catch {
-            entry.failure = "\(error)"
-            tenantLogger.error("tenant failed to start", metadata: ["error": "\(entry.failure!)"])
-            return entry
-        }
         let tcp: HTTPFrontListener
         do {
-            tcp = try await bindPort(identity: identity, directory: directory, logger: tenantLogger)
+            (unix, tcp) = try await openTenantListeners(
+                identity: identity, socketPath: entry.socketPath, directory: directory, logger: tenantLogger)
         } catch {
-            await unix.close()
-            TenantSocketFilesystem.removeSocket(at: entry.socketPath, for: identity)
             entry.failure = "\(error)"
             tenantLogger.error("tenant failed to start", metadata: ["error": "\(entry.failure!)"])
             return entry
@@ -233,34 +256,21 @@ actor SystemDaemon {
         await tenant.setEndpoints(socketPath: entry.socketPath, port: port)
         let grants = TenantGrants(config: config, stateDirectory: directory, upstream: upstream, logger: tenantLogger)
         let hub = TenantControlHub(tenant: tenant, grants: grants)
-        let handler = GatewayHandler(
-            config: config, upstream: upstream, token: token,
-            control: hub, logger: tenantLogger, extraProviders: grants.providers, controlExtensions: [hub])
+        let upstream = self.upstream
+        let handlerLogger = tenantLogger
+        let handler = ReloadableHandler(config: config) { config in
+            GatewayHandler(
+                config: config, upstream: upstream, token: token,
+                control: hub, logger: handlerLogger, extraProviders: grants.providers, controlExtensions: [hub])
+        }
         let server = HTTPFrontServer(
             listeners: [unix, tcp], handler: CountingHandler(inner: handler, statistics: entry.statistics), logger: tenantLogger)
         await tenant.transition(to: .serving(since: Int(time(nil))))
         entry.tenant = tenant
         entry.server = server
+        entry.handler = handler
         commandSink.yield(.serve(uid: identity.uid, server: server))
         return entry
-    }
-
-    private func bindPort(identity: UserIdentity, directory: String, logger: Logger) async throws -> HTTPFrontListener {
-        let portFile = directory + "/port"
-        let recorded = (try? SecretFile.read(portFile)).flatMap { $0 }.flatMap { Int(String(decoding: $0, as: UTF8.self).filter(\.isNumber)) }
-        let candidates = DerivedPort.candidates(forUser: identity.name, recorded: recorded)
-        for port in candidates {
-            do {
-                let listener = try await HTTPFrontListener.bindLoopbackTCP(port: port, limits: config.limits, logger: logger)
-                if port != recorded { try? SecretFile.write(Array("\(port)\n".utf8), to: portFile) }
-                return listener
-            } catch where error.code == .addressInUse {
-                continue
-            } catch {
-                throw UserModeError(message: "cannot listen on 127.0.0.1:\(port): \(error)", exitStatus: 71)
-            }
-        }
-        throw UserModeError(message: "every port probed for \(identity.name) is taken (\(candidates.map(String.init).joined(separator: ", ")))", exitStatus: 71)
     }
 
     // MARK: - Persistence
@@ -283,6 +293,7 @@ actor SystemDaemon {
                 try options.pam.check(user: identity.name)
             } catch {
                 logger.notice("a persisted tenant is now refused by PAM; not started", metadata: ["tenant.uid": "\(uid)", "reason": "\(error.code)"])
+                forgetStoredSockets(uid: uid)
                 entries[uid] = Entry(identity: identity, socketPath: identity.defaultSocketPath, enabledAt: enabledAt, failure: error.message)
                 continue
             }

@@ -7,6 +7,7 @@ import NIOHTTP1
 import ServiceLifecycle
 import Synchronization
 import TenantGateway
+import UnixSignals
 
 /// Where system mode reads its config, keeps its state and listens for control requests.
 package struct SystemModeOptions: Sendable {
@@ -33,12 +34,14 @@ package enum SystemMode {
             UserMode.printError("system mode must run as root (for one user without root: `rosettad serve --user`)")
             return 77
         }
+        // First, before anything can start a child: take what systemd passed and clear LISTEN_*.
+        let inherited = SystemdSocketActivation.takeInherited(logger: logger)
+        let notifier = SystemdNotifier(logger: logger)
         do {
             let text = try ConfigFile.loadOrCreateDefault(at: options.configPath, logger: logger)
-            let (gatewayText, adminGroup) = SystemConfigText.split(text)
-            let config: GatewayConfig
+            let configuration: SystemConfiguration
             do {
-                config = try GatewayConfig.parse(yaml: gatewayText, file: options.configPath, environment: environment)
+                configuration = try SystemConfiguration.parse(text: text, file: options.configPath, environment: environment)
             } catch {
                 throw UserModeError(message: "configuration error: \(error)", exitStatus: 78)
             }
@@ -48,24 +51,27 @@ package enum SystemMode {
             } catch {
                 throw UserModeError(message: "state directory \(options.stateDirectory): \(error)", exitStatus: 73)
             }
-            let controlDirectory = String(options.controlSocketPath[..<(options.controlSocketPath.lastIndex(of: "/") ?? options.controlSocketPath.startIndex)])
-            if !controlDirectory.isEmpty, mkdir(controlDirectory, 0o755) != 0, errno != EEXIST {
-                throw UserModeError(message: "cannot create \(controlDirectory): \(String(cString: strerror(errno)))", exitStatus: 73)
-            }
-            let anyPeer: HTTPFrontListener
-            do {
-                anyPeer = try await SystemControlListener.bind(path: options.controlSocketPath, limits: config.limits, logger: logger)
-            } catch {
-                throw UserModeError(message: "cannot listen on \(options.controlSocketPath): \(error)", exitStatus: 71)
-            }
+            let anyPeer = try await SystemControlListener.open(
+                options: options, inherited: inherited.control, limits: configuration.gateway.limits, notifier: notifier, logger: logger)
             let upstream = UpstreamHTTPClient(logger: logger)
             defer { upstream.shutdown() }
             let daemon = SystemDaemon(
-                options: options, config: config, adminGroup: adminGroup, upstream: upstream, logger: logger)
+                options: options, configuration: configuration, upstream: upstream,
+                inheritedSockets: inherited.tenants, notifier: notifier, logger: logger)
             let server = HTTPFrontServer(listeners: [anyPeer], handler: SystemControlHandler(daemon: daemon), logger: logger)
+            // Trapped before READY=1, so a reload systemd sends once the daemon is up never kills it.
+            let hangups = await UnixSignalsSequence(trapping: .sighup)
             writeAll("rosettad \(RosettaVersion.current) serving in system mode; control socket \(options.controlSocketPath)\n", to: STDOUT_FILENO)
+            // Graceful shutdown runs in reverse order: the daemon drains first, the watchdog pings until the end.
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+            if let interval = SystemdNotifier.watchdogInterval() {
+                logger.info("systemd watchdog enabled", metadata: ["watchdog.interval": "\(interval)"])
+                services.append(.init(service: SystemdWatchdogService(interval: interval, daemon: daemon, notifier: notifier)))
+            }
+            services.append(.init(service: SystemReloadService(signals: hangups, daemon: daemon, environment: environment)))
+            services.append(.init(service: SystemDaemonService(daemon: daemon, control: server, notifier: notifier)))
             let group = ServiceGroup(configuration: .init(
-                services: [.init(service: SystemDaemonService(daemon: daemon, control: server))],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
             try await group.run()
@@ -81,9 +87,48 @@ package enum SystemMode {
     }
 }
 
-/// Binds the control socket so that every uid may connect (mode 0666), each request carrying its peer's uid.
+/// The control socket: adopted from systemd (`control`), or bound so that every uid may connect (mode 0666).
+///
+/// A socket the daemon bound itself is pushed to systemd's fd store under `control`, so a restart
+/// under systemd keeps it open even without `rosettad.socket`.
 enum SystemControlListener {
-    static func bind(path: String, limits: HTTPFrontLimits, logger: Logger) async throws -> HTTPFrontListener {
+    static func open(
+        options: SystemModeOptions, inherited: Int32?, limits: HTTPFrontLimits, notifier: SystemdNotifier, logger: Logger
+    ) async throws -> HTTPFrontListener {
+        if let inherited {
+            if SystemdSocketActivation.isListeningUnixSocket(inherited) {
+                do {
+                    return try await HTTPFrontListener.adoptListeningSocket(inherited, front: .anyPeerUnixSocket, limits: limits, logger: logger)
+                } catch {
+                    close(inherited)
+                    throw UserModeError(message: "cannot serve the control socket systemd passed: \(error)", exitStatus: 71)
+                }
+            }
+            logger.warning("the descriptor named 'control' is not a listening Unix socket; binding the control socket instead")
+            close(inherited)
+            notifier.removeStored(name: SystemdSocketName.control.description)
+        }
+        let path = options.controlSocketPath
+        let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        if !directory.isEmpty, mkdir(directory, 0o755) != 0, errno != EEXIST {
+            throw UserModeError(message: "cannot create \(directory): \(String(cString: strerror(errno)))", exitStatus: 73)
+        }
+        let descriptor: Int32
+        do {
+            descriptor = try bind(path: path)
+        } catch {
+            throw UserModeError(message: "cannot listen on \(path): \(error)", exitStatus: 71)
+        }
+        notifier.store([descriptor], name: SystemdSocketName.control.description)
+        do {
+            return try await HTTPFrontListener.adoptListeningSocket(descriptor, front: .anyPeerUnixSocket, limits: limits, logger: logger)
+        } catch {
+            close(descriptor)
+            throw UserModeError(message: "cannot listen on \(path): \(error)", exitStatus: 71)
+        }
+    }
+
+    private static func bind(path: String) throws(TenantSocketError) -> Int32 {
         if TenantSocketFilesystem.hasListener(at: path) {
             throw TenantSocketError(code: "occupied", message: "another rosettad is already serving \(path)", errnoCode: nil)
         }
@@ -100,7 +145,7 @@ enum SystemControlListener {
             close(descriptor)
             throw TenantSocketError(code: "socket", message: "cannot listen on \(path): \(String(cString: strerror(number)))", errnoCode: number)
         }
-        return try await HTTPFrontListener.adoptListeningSocket(descriptor, front: .anyPeerUnixSocket, limits: limits, logger: logger)
+        return descriptor
     }
 }
 
@@ -138,6 +183,7 @@ extension Substring {
 struct SystemDaemonService: Service {
     let daemon: SystemDaemon
     let control: HTTPFrontServer
+    let notifier: SystemdNotifier
 
     func run() async throws {
         await withGracefulShutdownHandler {
@@ -146,6 +192,7 @@ struct SystemDaemonService: Service {
                 group.addTask { await daemon.run() }
             }
         } onGracefulShutdown: {
+            notifier.stopping()
             control.startDraining(deadline: .now + .seconds(2))
             daemon.startShutdown()
         }

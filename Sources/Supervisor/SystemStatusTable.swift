@@ -15,6 +15,7 @@ package enum SystemStatusTable {
             "rosettad \(daemon?["version"]?.stringValue ?? "?")  pid \(daemon?["pid"]?.intValue.map(String.init) ?? "?")"
                 + "  up \(duration(daemon?["uptime_seconds"]?.intValue ?? 0))",
             "config \(daemon?["config"]?.stringValue ?? "?")  control \(daemon?["control_socket"]?.stringValue ?? "?")",
+            "last reload " + lastReload(daemon?["last_reload"], now: now),
             "",
         ]
         let header = ["USER", "UID", "STATE", "PORT", "REQUESTS", "ERRORS", "IN FLIGHT", "LAST USED", "SOCKET"]
@@ -48,6 +49,14 @@ package enum SystemStatusTable {
             }.joined(separator: "  "))
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// `never`, `5m ago: applied`, or `5m ago: refused (file:line: reason)`.
+    static func lastReload(_ record: JSON?, now: Int) -> String {
+        guard let record, let at = record["at"]?.intValue else { return "never" }
+        let result = record["result"]?.stringValue ?? "?"
+        let error = record["error"]?.stringValue.map { " (\($0))" } ?? ""
+        return "\(duration(now - at)) ago: \(result)\(error)"
     }
 
     /// A short human duration: `42s`, `5m`, `3h12m`, `2d4h`.
