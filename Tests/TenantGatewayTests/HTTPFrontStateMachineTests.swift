@@ -103,11 +103,36 @@ struct HTTPFrontStateMachineTests {
         #expect(draining.receive(.handlerFinished(.complete(closeConnection: false))).first == .closeOutput)
     }
 
-    @Test("a drain closes an idle connection at once")
+    @Test("a drain closes a kept-alive idle connection at once")
     func drainClosesIdle() {
         var machine = Machine(limits: limits)
         _ = machine.connectionOpened()
+        _ = machine.receive(.requestPart(.head(head(.GET, "/v1/models"))))
+        _ = machine.receive(.requestPart(.end(nil)))
+        _ = machine.receive(.handlerFinished(.complete(closeConnection: false)))
         #expect(machine.receive(.drainRequested) == [.disarmTimer, .close])
+    }
+
+    @Test("a drain answers the first request of a fresh connection, then closes; a silent one closes at the read timeout")
+    func drainAnswersFreshConnection() throws {
+        var answered = Machine(limits: limits)
+        _ = answered.connectionOpened()
+        let waiting = answered.receive(.drainRequested)
+        #expect(!answered.isClosed)
+        let timerID = try #require(timer(in: waiting))
+        #expect(waiting.contains(.armTimer(timerID, after: .seconds(3))))
+        _ = answered.receive(.requestBytesArrived)
+        let started = answered.receive(.requestPart(.head(head(.GET, "/v1/models"))))
+        #expect(started.isEmpty || !started.contains(.close))
+        _ = answered.receive(.requestPart(.end(nil)))
+        #expect(answered.willCloseAfterResponse)
+        #expect(answered.receive(.handlerFinished(.complete(closeConnection: false))).first == .closeOutput)
+
+        var silent = Machine(limits: limits)
+        _ = silent.connectionOpened()
+        let armed = try #require(timer(in: silent.receive(.drainRequested)))
+        #expect(silent.receive(.timerFired(armed)) == [.close])
+        #expect(silent.isClosed)
     }
 
     @Test("a declared or received body over the limit is rejected with 413 in the client's dialect")

@@ -442,8 +442,8 @@ struct HTTPFrontTests {
 
     @Test("draining refuses new connections, closes idle ones and lets a stream in flight finish")
     func drainLetsStreamFinish() async throws {
-        // A connection the kernel accepted but the server had not yet taken over when the drain began
-        // closes only at the idle timeout (a known gap); keep it short so the idle client sees the close.
+        // A fresh connection that has sent nothing when the drain begins is given until the read (or idle)
+        // timeout to send its first request, which is answered; keep it short so the silent client sees the close.
         let listener = try await HTTPFrontListener.bindLoopbackTCP(port: 0, limits: HTTPFrontLimits(idleTimeout: .seconds(3)))
         let port = try #require(listener.port)
         let (events, eventSink) = AsyncStream<HandlerEvent>.makeStream()

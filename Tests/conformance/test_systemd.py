@@ -270,13 +270,14 @@ def test_notify_fd_store_and_a_restart_that_refuses_no_connection(users, fakes, 
         for client in clients:
             client.join(timeout=30)
 
-        # No connection is refused or fails to connect: the listening sockets never closed.
+        # No connection is refused or fails to connect: the listening sockets never closed. A connection the
+        # old daemon accepted as its drain began gets its first request answered (the front waits for it).
         failures = [outcome for outcome in outcomes if outcome != "ok"]
-        # Known gap (HTTPFront): a connection the old daemon accepted in the instant its drain began is
-        # closed before its first request is read; at most one per client, never a refusal.
-        disconnected = [f for f in failures if "disconnected without sending a response" in f]
-        assert [f for f in failures if f not in disconnected] == [], failures
-        assert len(disconnected) <= len(clients), failures
+        # Known limit (HTTPFront): a connection accepted by the old daemon's event loop in the instant its
+        # listener closed may never reach the accept loop and is reset at exit; at most one per client.
+        reset = [f for f in failures if "reset by peer" in f]
+        assert [f for f in failures if f not in reset] == [], failures
+        assert len(reset) <= len(clients), failures
         again = tenant_of(second, bob)
         assert again["state"] == "serving" and again["port"] == port
         logs = second.logs()

@@ -144,6 +144,8 @@ package struct HTTPConnectionStateMachine: Sendable {
     private var state: State = .idle
     private var body: [UInt8] = []
     private var isDraining = false
+    /// Whether a request has been taken in on this connection (a fresh connection owes its client one answer).
+    private var hasTakenRequest = false
     private var closeAfterResponse = false
     private var sawRequestBytesWhileResponding = false
     private var pipelined: [HTTPServerRequestPart] = []
@@ -298,6 +300,10 @@ package struct HTTPConnectionStateMachine: Sendable {
     private mutating func drainRequested() -> [Action] {
         isDraining = true
         switch state {
+        case .idle where !hasTakenRequest:
+            // The client connected before the drain and its first request may be on the wire: answer it
+            // (with `connection: close`) if it arrives within the request-read timeout, else close quietly.
+            return [arm(.idle, after: min(limits.idleTimeout, limits.requestReadTimeout))]
         case .idle:
             state = .closed
             return [disarm(), .close]
@@ -355,6 +361,7 @@ package struct HTTPConnectionStateMachine: Sendable {
         if let declaredLength, declaredLength > limits.maxBodyBytes {
             return reject(.bodyTooLarge, head: head)
         }
+        hasTakenRequest = true
         state = .receivingBody(head)
         body = []
         if let declaredLength, declaredLength > 0 {
