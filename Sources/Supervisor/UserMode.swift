@@ -95,7 +95,7 @@ package enum UserMode {
         defer { upstream.shutdown() }
         let tenant = Tenant(userName: prepared.identity.name, uid: prepared.identity.uid, config: prepared.config, token: prepared.token)
         let grants = TenantGrants(config: prepared.config, stateDirectory: prepared.stateDirectory, upstream: upstream, logger: logger)
-        let argo = ArgoTunnels(config: prepared.config, stateDirectory: prepared.stateDirectory, logger: logger)
+        let argo = ArgoTunnels(config: prepared.config, stateDirectory: prepared.stateDirectory, modelLister: upstream, logger: logger)
         let hub = TenantControlHub(tenant: tenant, grants: grants)
         let handler = GatewayHandler(
             config: prepared.config, upstream: upstream, token: prepared.token,

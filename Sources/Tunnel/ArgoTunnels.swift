@@ -12,7 +12,11 @@ package struct ArgoTunnels: Sendable {
     /// Builds the tunnels of a configuration; their private directories are `<stateDirectory>/tunnel-<provider>`.
     ///
     /// `spawnIdentity` is `nil` in user mode (ssh runs as the daemon's user); system mode passes the tenant's.
-    package init(config: GatewayConfig, stateDirectory: String, spawnIdentity: SSHSpawnIdentity? = nil, logger: Logger) {
+    /// With `modelLister`, each provider discovers Argo's models through it (lazily, through the tunnel).
+    package init(
+        config: GatewayConfig, stateDirectory: String, spawnIdentity: SSHSpawnIdentity? = nil, modelLister: UpstreamHTTPClient? = nil,
+        logger: Logger
+    ) {
         var tunnels: [String: SSHTunnel] = [:]
         var providers: [String: any UpstreamProvider] = [:]
         for provider in config.providers where provider.type == .argo {
@@ -24,13 +28,17 @@ package struct ArgoTunnels: Sendable {
                     forwardHost: settings.forwardHost, forwardPort: settings.forwardPort,
                     runtimeDirectory: stateDirectory + "/tunnel-" + Self.safeComponent(provider.name))
                 configuration.policy.idleTimeout = settings.idleTimeout
+                configuration.policy.coolDown = settings.coolDown
+                configuration.policy.authenticationFailuresBeforeCoolDown = settings.authenticationFailuresBeforeCoolDown
+                configuration.policy.coolDownsBeforeLock = settings.coolDownsBeforeLock
                 configuration.spawnIdentity = spawnIdentity
                 var tunnelLogger = logger
                 tunnelLogger[metadataKey: "provider"] = "\(provider.name)"
                 tunnel = SSHTunnel(configuration: configuration, logger: tunnelLogger)
                 tunnels[provider.name] = tunnel
             }
-            providers[provider.name] = ArgoProvider(config: provider, timeouts: config.upstreamTimeouts, socketSource: tunnel)
+            providers[provider.name] = ArgoProvider(
+                config: provider, timeouts: config.upstreamTimeouts, socketSource: tunnel, modelLister: modelLister, logger: logger)
         }
         self.tunnels = tunnels
         self.providers = providers

@@ -9,7 +9,7 @@ struct Rosetta: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rosetta",
         abstract: "Your side of rosettad: tokens and status of your private LLM gateway.",
-        subcommands: [Token.self, Status.self, Login.self, Logout.self, Tunnel.self, Enable.self, Disable.self]
+        subcommands: [Token.self, Status.self, Models.self, Login.self, Logout.self, Tunnel.self, Enable.self, Disable.self]
     )
 }
 
@@ -124,6 +124,73 @@ func call(_ client: ControlClient, method: String, path: String, body: JSON? = n
     } catch {
         FileHandle.standardError.write(Data("rosetta: \(error.message)\n".utf8))
         throw ExitCode(1)
+    }
+}
+
+// MARK: rosetta models
+
+extension Rosetta {
+    /// Lists the gateway's models by provider, configured and discovered; `--refresh` discovers again first.
+    struct Models: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List your gateway's models by provider (configured and discovered).",
+            discussion: """
+                Discovered models (Argo's GET /v1/models) are fetched on first need and again when older than the \
+                provider's models_refresh; --refresh fetches them now. A failed discovery keeps the last list and \
+                shows the error here.
+                """)
+
+        @OptionGroup var socketOptions: SocketOptions
+
+        @Flag(name: .long, help: "Discover the models again before listing them.")
+        var refresh = false
+
+        @Flag(name: .long, help: "Print the daemon's JSON answer.")
+        var json = false
+
+        func run() throws {
+            var client = socketOptions.client
+            client.timeoutSeconds = 90  // discovery may first bring up a tunnel
+            let answer = try call(client, method: refresh ? "POST" : "GET", path: refresh ? "/rosetta/v1/models/refresh" : "/rosetta/v1/models")
+            if json {
+                print(answer.text)
+                return
+            }
+            for provider in answer["providers"]?.arrayValue ?? [] {
+                print(Self.header(provider))
+                for model in provider["models"]?.arrayValue ?? [] { print(Self.line(model)) }
+            }
+        }
+
+        /// `argo: 12 models (discovered 40 s ago; last error: …)`.
+        static func header(_ provider: JSON) -> String {
+            let name = provider["name"]?.stringValue ?? "?"
+            let count = provider["models"]?.arrayValue?.count ?? 0
+            var notes: [String] = []
+            if let discovery = provider["discovery"] {
+                switch discovery["state"]?.stringValue {
+                case "ready": notes.append("discovered \(discovery["age_seconds"]?.intValue ?? 0) s ago")
+                case let state?: notes.append("discovery \(state.replacingOccurrences(of: "_", with: " "))")
+                case nil: break
+                }
+                if let error = discovery["last_error"]?.stringValue { notes.append("last discovery failed: \(error)") }
+            }
+            return "\(name): \(count) model\(count == 1 ? "" : "s")" + (notes.isEmpty ? "" : " (\(notes.joined(separator: "; ")))")
+        }
+
+        /// `  gpt-4o  → gpt4o  [discovered]  also: openai/gpt-4o, argo:gpt-4o, GPT-4o`.
+        static func line(_ model: JSON) -> String {
+            let id = model["id"]?.stringValue ?? "?"
+            var line = "  " + id.padding(toLength: max(28, id.count + 1), withPad: " ", startingAt: 0)
+            if let upstream = model["upstream_model"]?.stringValue { line += "→ " + upstream.padding(toLength: max(20, upstream.count + 1), withPad: " ", startingAt: 0) }
+            var source = model["source"]?.stringValue ?? "config"
+            if model["overridden_by_config"]?.boolValue == true { source += ", overridden by config" }
+            if let status = model["status"]?.stringValue { source += ", \(status)" }
+            line += "[\(source)]"
+            let others = (model["names"]?.arrayValue ?? []).compactMap(\.stringValue).filter { $0 != id }
+            if !others.isEmpty { line += "  also: " + others.joined(separator: ", ") }
+            return line
+        }
     }
 }
 

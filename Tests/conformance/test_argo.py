@@ -40,10 +40,21 @@ def argo_env() -> Iterator[tuple[FakeArgo, LoopbackSSHD]]:
     shutil.rmtree(root, ignore_errors=True)
 
 
+DEFAULT_MODELS = {
+    "gpt-4o": {"provider": "argo", "upstream_model": "gpt4o"},
+    "gpt-5": {"provider": "argo", "upstream_model": "gpt5"},
+    "claude-opus-4-8": {"provider": "argo", "upstream_model": "claudeopus48"},
+    "gemini-2.5-pro": {"provider": "argo", "upstream_model": "gemini25pro"},
+}
+
+
 def argo_config(argo: FakeArgo, sshd: LoopbackSSHD, *, user: str = ARGO_USER, key: str = "client_key",
-                known_hosts: str = "known_hosts", idle_timeout: str = "10m") -> dict:
+                known_hosts: str = "known_hosts", idle_timeout: str = "10m", models: dict | None = None,
+                tunnel: dict | None = None, provider: dict | None = None) -> dict:
+    """The daemon config for the fake Argo behind the loopback sshd; `key` is a name in the sshd directory or a
+    path; `tunnel` and `provider` add keys to those sections; `models` replaces the configured models."""
     d = sshd.directory
-    return {
+    config = {
         "providers": {"argo": {
             "type": "argo",
             "base_url": f"https://{ARGO_HOST}/argoapi",
@@ -52,19 +63,19 @@ def argo_config(argo: FakeArgo, sshd: LoopbackSSHD, *, user: str = ARGO_USER, ke
             "tunnel": {
                 "destination": f"{sshd.user}@127.0.0.1",
                 "port": sshd.port,
-                "identity_file": str(d / key),
+                "identity_file": str(d / key) if "/" not in key else key,
                 "known_hosts": str(d / known_hosts),
                 "forward_to": f"127.0.0.1:{argo.port}",
                 "idle_timeout": idle_timeout,
             },
         }},
-        "models": {
-            "gpt-4o": {"provider": "argo", "upstream_model": "gpt4o"},
-            "gpt-5": {"provider": "argo", "upstream_model": "gpt5"},
-            "claude-opus-4-8": {"provider": "argo", "upstream_model": "claudeopus48"},
-            "gemini-2.5-pro": {"provider": "argo", "upstream_model": "gemini25pro"},
-        },
+        "models": DEFAULT_MODELS if models is None else models,
     }
+    config["providers"]["argo"]["tunnel"].update(tunnel or {})
+    config["providers"]["argo"].update(provider or {})
+    if not config["models"]:
+        del config["models"]
+    return config
 
 
 @pytest.fixture

@@ -6,11 +6,20 @@ package struct ArgoSettings: Sendable, Equatable {
     package var user: String
     /// The SSH tunnel; `nil` reaches `base_url` directly (hosts inside the lab network).
     package var tunnel: ArgoTunnelSettings?
+    /// How old the discovered model list (`GET /v1/models`) may get before the next use fetches it again;
+    /// `nil` fetches it once and then only on `rosetta models --refresh`.
+    package var modelsRefresh: Duration?
+
+    /// The keys an `argo` provider accepts besides the common ones.
+    package static let providerKeys: Set<String> = ["user", "tunnel", "models_refresh"]
+    /// The default `models_refresh`: an hour.
+    package static let defaultModelsRefresh: Duration = .seconds(3600)
 
     /// Creates settings.
-    package init(user: String, tunnel: ArgoTunnelSettings?) {
+    package init(user: String, tunnel: ArgoTunnelSettings?, modelsRefresh: Duration? = ArgoSettings.defaultModelsRefresh) {
         self.user = user
         self.tunnel = tunnel
+        self.modelsRefresh = modelsRefresh
     }
 
     /// The vendor of an Argo model by its upstream name: Claude → anthropic, Gemini → google, others → openai.
@@ -52,6 +61,12 @@ package struct ArgoTunnelSettings: Sendable, Equatable {
     package var forwardPort: Int
     /// How long the tunnel stays up without requests; `nil` keeps it up.
     package var idleTimeout: Duration?
+    /// Consecutive authentication (or host-key) failures that start a cool-down (`auth_failures_before_cooldown`).
+    package var authenticationFailuresBeforeCoolDown: Int = 2
+    /// How long a cool-down lasts (`cooldown`).
+    package var coolDown: Duration = .seconds(15 * 60)
+    /// Cool-downs without a success in between that are allowed; the next one locks (`cooldowns_before_lock`).
+    package var coolDownsBeforeLock: Int = 2
 
     /// Creates tunnel settings.
     package init(
@@ -125,10 +140,21 @@ extension ConfigReader {
         guard user.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }) else {
             throw error("invalid_value", "provider '\(name)': user '\(user)' is not a user name", at: value(map, "user") ?? node)
         }
-        guard let tunnelNode = value(map, "tunnel") else { return ArgoSettings(user: user, tunnel: nil) }
+        var modelsRefresh: Duration? = ArgoSettings.defaultModelsRefresh
+        if let refreshNode = value(map, "models_refresh") {
+            let text = try string(refreshNode)
+            guard let parsed = ArgoSettings.parseDuration(text) else {
+                throw error("invalid_value", "provider '\(name)': models_refresh must be a duration like 3600, 30m or 1h (or off), found '\(text)'", at: refreshNode)
+            }
+            modelsRefresh = parsed
+        }
+        guard let tunnelNode = value(map, "tunnel") else { return ArgoSettings(user: user, tunnel: nil, modelsRefresh: modelsRefresh) }
         let tunnelMap = try mapping(tunnelNode, "provider '\(name)' tunnel")
         let what = "provider '\(name)' tunnel"
-        try rejectUnknownKeys(tunnelMap, allowed: ["destination", "jump", "port", "identity_file", "known_hosts", "forward_to", "idle_timeout"], in: what)
+        try rejectUnknownKeys(tunnelMap, allowed: [
+            "destination", "jump", "port", "identity_file", "known_hosts", "forward_to", "idle_timeout",
+            "cooldown", "auth_failures_before_cooldown", "cooldowns_before_lock",
+        ], in: what)
         guard let destinationNode = value(tunnelMap, "destination") else {
             throw error("missing_key", "\(what) needs a 'destination' ([user@]host that reaches Argo)", at: tunnelNode)
         }
@@ -177,9 +203,25 @@ extension ConfigReader {
             }
             idleTimeout = parsed
         }
-        return ArgoSettings(user: user, tunnel: ArgoTunnelSettings(
+        var tunnel = ArgoTunnelSettings(
             destination: destination, jump: jump, port: port,
             identityFile: try expanded("identity_file"), knownHostsFile: try expanded("known_hosts"),
-            forwardHost: forwardHost, forwardPort: forwardPort, idleTimeout: idleTimeout))
+            forwardHost: forwardHost, forwardPort: forwardPort, idleTimeout: idleTimeout)
+        if let coolDownNode = value(tunnelMap, "cooldown") {
+            let text = try string(coolDownNode)
+            guard let parsed = ArgoSettings.parseDuration(text), let parsed else {
+                throw error("invalid_value", "\(what): cooldown must be a duration like 900, 90s or 15m, found '\(text)'", at: coolDownNode)
+            }
+            tunnel.coolDown = parsed
+        }
+        if let node = value(tunnelMap, "auth_failures_before_cooldown") {
+            tunnel.authenticationFailuresBeforeCoolDown = try positiveInt(node)
+        }
+        if let node = value(tunnelMap, "cooldowns_before_lock") {
+            let count = try positiveInt(node)
+            guard count <= 100 else { throw error("invalid_value", "\(what): cooldowns_before_lock \(count) is too large (at most 100)", at: node) }
+            tunnel.coolDownsBeforeLock = count
+        }
+        return ArgoSettings(user: user, tunnel: tunnel, modelsRefresh: modelsRefresh)
     }
 }

@@ -224,7 +224,7 @@ struct ConfigReader {
 
     func readProvider(name: String, _ node: Node) throws(ConfigError) -> ProviderConfig {
         let map = try mapping(node, "provider '\(name)'")
-        let argoKeys: Set<String> = value(map, "type")?.scalar?.string == ProviderType.argo.rawValue ? ["user", "tunnel"] : []
+        let argoKeys: Set<String> = value(map, "type")?.scalar?.string == ProviderType.argo.rawValue ? ArgoSettings.providerKeys : []
         try rejectUnknownKeys(map, allowed: Set(["type", "base_url", "api_key", "headers", "ca_file", "globus"]).union(argoKeys), in: "provider '\(name)'")
         guard let typeNode = value(map, "type") else {
             throw error("missing_key", "provider '\(name)' needs a 'type' (one of: \(ProviderType.allCases.map(\.rawValue).joined(separator: ", ")))", at: node)

@@ -36,7 +36,7 @@ package struct GatewayHandler: GatewayRequestHandler {
         var providers: [String: any UpstreamProvider] = extraProviders
         for provider in config.providers where providers[provider.name] == nil {
             providers[provider.name] = provider.type == .argo
-                ? ArgoProvider(config: provider, timeouts: config.upstreamTimeouts, socketSource: nil)
+                ? ArgoProvider(config: provider, timeouts: config.upstreamTimeouts, socketSource: nil, modelLister: upstream, logger: logger)
                 : HTTPProvider(config: provider, timeouts: config.upstreamTimeouts)
         }
         self.providers = providers
@@ -121,7 +121,7 @@ package struct GatewayHandler: GatewayRequestHandler {
         case (.GET, "/models"):
             let anthropicShape = request.headers.contains(name: "anthropic-version")
             var list = modelList(anthropicShape: anthropicShape)
-            let discovered = await discoveredModels()
+            let discovered = await discoveredModels(excludingConfigured: true)
             if !discovered.isEmpty, case .array(var entries)? = list["data"] {
                 entries += discovered.map { discoveredEntry($0, anthropicShape: anthropicShape) }
                 list["data"] = .array(entries)
@@ -181,7 +181,16 @@ package struct GatewayHandler: GatewayRequestHandler {
         case (.GET, "/rosetta/v1/status"):
             var status = await control?.status() ?? [:]
             status["models"] = .array(catalog.models.map { .string($0.alias) })
+            let discovery = await discoveryStatuses(withModels: false)
+            if !discovery.isEmpty { status["discovery"] = .object(discovery) }
             try await writeJSON(status, to: writer)
+        case (.GET, "/rosetta/v1/models"):
+            try await writeJSON(await modelsByProvider(), to: writer)
+        case (.POST, "/rosetta/v1/models/refresh"):
+            for name in providers.keys.sorted() {
+                if let source = providers[name] as? any ModelDiscoveryReporting { await source.refreshDiscoveredModels() }
+            }
+            try await writeJSON(await modelsByProvider(), to: writer)
         default:
             for extensionRoutes in controlExtensions {
                 if let answer = try await extensionRoutes.answer(method: request.method, route: key, body: request.body) {
@@ -221,10 +230,12 @@ package struct GatewayHandler: GatewayRequestHandler {
         logger[metadataKey: "model"] = "\(route.model.alias)"
         logger[metadataKey: "upstream"] = "\(provider.name)"
         try CapabilityCheck.requireCapabilities(of: body, model: route.model)
-        let upstreamDialect = provider.dialect(for: route)
+        let dialectRouting = provider as? any ClientDialectRouting
+        let upstreamDialect = dialectRouting?.dialect(for: route, client: client) ?? provider.dialect(for: route)
         var call = try Translation.prepareRequest(
             body, client: client, upstream: upstreamDialect,
-            upstreamModel: route.model.upstreamModel, defaultMaxTokens: route.model.defaultMaxTokens, urlStream: urlStream)
+            upstreamModel: route.model.upstreamModel, defaultMaxTokens: route.model.defaultMaxTokens,
+            thinkingStyle: (provider as? any ThinkingStyleChoosing)?.thinkingStyle(for: route) ?? .budgetTokens, urlStream: urlStream)
         var plan = transforms.plan(provider: provider.name, providerType: route.provider.type, upstreamModel: route.model.upstreamModel)
         let clientStreams = call.stream
         if !plan.isEmpty {
@@ -233,7 +244,11 @@ package struct GatewayHandler: GatewayRequestHandler {
             plan = transformed.plan
             for note in transformed.notes { logger.notice("transform changed the request", metadata: ["transform": "\(note)"]) }
         }
-        var upstreamRequest = try await provider.request(for: call, route: route, clientHeaders: request.headers)
+        var upstreamRequest = if let dialectRouting {
+            try await dialectRouting.request(for: call, route: route, upstream: upstreamDialect, clientHeaders: request.headers)
+        } else {
+            try await provider.request(for: call, route: route, clientHeaders: request.headers)
+        }
 
         var response: UpstreamResponse
         var retried = false
@@ -372,13 +387,67 @@ package struct GatewayHandler: GatewayRequestHandler {
         }
     }
 
-    /// Every provider's discovered models, by provider name.
-    func discoveredModels() async -> [DiscoveredModel] {
+    /// Every provider's discovered models, by provider name; `excludingConfigured` leaves out names a configured
+    /// model is listed under (configured models win) and names listed twice.
+    func discoveredModels(excludingConfigured: Bool = false) async -> [DiscoveredModel] {
         var models: [DiscoveredModel] = []
         for name in providers.keys.sorted() {
             if let source = providers[name] as? any DynamicModelSource { models += await source.discoveredModels() }
         }
-        return models
+        guard excludingConfigured else { return models }
+        var seen = Set(catalog.models.flatMap { catalog.listedNames(of: $0).map { $0.lowercased() } })
+        return models.filter { seen.insert($0.id.lowercased()).inserted }
+    }
+
+    /// The discovery state of every provider that discovers models, by provider name.
+    func discoveryStatuses(withModels: Bool) async -> JSONObject {
+        var statuses = JSONObject()
+        for name in providers.keys.sorted() {
+            guard let source = providers[name] as? any ModelDiscoveryReporting else { continue }
+            var status = await source.discoveryStatus()
+            if !withModels { status["models"] = nil }
+            statuses[name] = status
+        }
+        return statuses
+    }
+
+    /// The tenant's models by provider for `rosetta models`: configured ones with their names, then each
+    /// discovering provider's discovered ones and its discovery state (`GET /rosetta/v1/models`).
+    func modelsByProvider() async -> JSON {
+        // Discovery is lazy: listing the models is a need, so a list never fetched (or stale) is fetched now.
+        for provider in providers.values {
+            if let source = provider as? any ModelDiscoveryReporting { _ = await source.discoveredModels() }
+        }
+        let discovery = await discoveryStatuses(withModels: true)
+        var list: [JSON] = []
+        for name in providers.keys.sorted() {
+            guard let provider = providers[name] else { continue }
+            var entry: JSONObject = ["name": .string(name)]
+            var models = catalog.models.filter { $0.provider == name }.map { model -> JSON in
+                [
+                    "id": .string(model.alias), "upstream_model": .string(model.upstreamModel), "source": "config",
+                    "names": .array(catalog.listedNames(of: model).map(JSON.string)),
+                ]
+            }
+            if var status = discovery[name]?.objectValue {
+                for discovered in status["models"]?.arrayValue ?? [] {
+                    var item = discovered.objectValue ?? [:]
+                    item["source"] = "discovered"
+                    // A configured model answering to its clean name is the one requests reach.
+                    if let id = discovered["id"]?.stringValue, (try? catalog.resolve(id)) != nil { item["overridden_by_config"] = true }
+                    models.append(.object(item))
+                }
+                status["models"] = nil
+                entry["discovery"] = .object(status)
+            } else if let source = provider as? any DynamicModelSource {
+                for discovered in await source.discoveredModels() {
+                    models.append(["id": .string(discovered.id), "source": "discovered", "status": discovered.status.map(JSON.string) ?? .null])
+                }
+            }
+            entry["models"] = .array(models)
+            list.append(.object(entry))
+        }
+        return ["providers": .array(list)]
     }
 
     func discoveredEntry(_ model: DiscoveredModel, anthropicShape: Bool) -> JSON {

@@ -1,7 +1,9 @@
 /// The built-in transform rules for the `argo` provider type: Argo's quirks (UPSTREAMS.md §3), declaratively.
 ///
 /// Patterns look at the model's `upstream_model`, in either of Argo's spellings: internal ids (`gpt5`,
-/// `gpto3mini`, `claudeopus48`, `gemini25pro`) and display ids ("GPT-5", "Claude Opus 4.8").
+/// `gpto3mini`, `claudeopus48`, `gemini25pro`) and display ids ("GPT-5", "Claude Opus 4.8"). The quirks rules
+/// cannot express (Gemini's parallel tool calls, Claude's thinking per family, empty thinking blocks) are in
+/// `ArgoRequestShaping`.
 package enum ArgoTransformRules {
     /// Reasoning and newer models that reject `temperature` (and stream back nothing rather than an error).
     static let rejectsTemperature = ModelNamePattern.regex(
@@ -23,6 +25,10 @@ package enum ArgoTransformRules {
             .flattenContent(roles: ["system"], separator: "\n\n"),
         ]),
         // Claude through Vertex refuses long non-streaming calls: always stream, assemble for whole-answer clients.
-        TransformRule(match: TransformMatch(providerType: .argo, model: .glob("*claude*")), actions: [.forceStream]),
+        // Vertex's org policy refuses `strict` tools (400 FAILED_PRECONDITION): send them without it.
+        TransformRule(match: TransformMatch(providerType: .argo, model: .glob("*claude*")), actions: [
+            .forceStream,
+            .drop(field: FieldPath("tools[].strict")!, on: .request),
+        ]),
     ]
 }
