@@ -37,7 +37,7 @@ actor SystemDaemon {
     }
 
     private enum Command: Sendable {
-        case serve(uid: UInt32, server: HTTPFrontServer)
+        case serve(uid: UInt32, server: HTTPFrontServer, wiring: TenantWiring)
         case shutdown
     }
 
@@ -72,9 +72,9 @@ actor SystemDaemon {
         await withDiscardingTaskGroup { group in
             for await command in commands {
                 switch command {
-                case .serve(let uid, let server):
+                case .serve(let uid, let server, let wiring):
                     group.addTask {
-                        await server.run()
+                        await wiring.whileTunnelsRun { await server.run() }
                         await self.tenantStopped(uid: uid, server: server)
                     }
                 case .shutdown:
@@ -140,7 +140,7 @@ actor SystemDaemon {
         if let server = entry.server {
             await server.drain(deadline: .now + config.shutdownGrace)
         }
-        TenantSocketFilesystem.removeSocket(at: entry.socketPath, for: entry.identity)
+        await TenantSocketFilesystem.removeSocket(at: entry.socketPath, for: entry.identity)
         logger.info("tenant disabled", metadata: ["tenant.uid": "\(uid)"])
         return ["user": .string(entry.identity.name), "uid": JSON(Int(uid)), "enabled": false]
     }
@@ -209,7 +209,7 @@ actor SystemDaemon {
         }
         let unix: HTTPFrontListener
         do {
-            let descriptor = try TenantSocketFilesystem.makeListeningSocket(at: entry.socketPath, for: identity)
+            let descriptor = try await TenantSocketFilesystem.makeListeningSocket(at: entry.socketPath, for: identity)
             unix = try await HTTPFrontListener.adoptListeningSocket(
                 descriptor, front: .unixSocket(ownerUID: identity.uid), limits: config.limits, logger: tenantLogger)
         } catch {
@@ -222,26 +222,24 @@ actor SystemDaemon {
             tcp = try await bindPort(identity: identity, directory: directory, logger: tenantLogger)
         } catch {
             await unix.close()
-            TenantSocketFilesystem.removeSocket(at: entry.socketPath, for: identity)
+            await TenantSocketFilesystem.removeSocket(at: entry.socketPath, for: identity)
             entry.failure = "\(error)"
             tenantLogger.error("tenant failed to start", metadata: ["error": "\(entry.failure!)"])
             return entry
         }
         let port = tcp.port ?? 0
         entry.port = port
-        let tenant = Tenant(userName: identity.name, uid: identity.uid, config: config, token: token)
+        let tenant = Tenant(userName: identity.name, uid: identity.uid, config: config.forSystemTenant(account: identity.name, home: identity.home), token: token)
         await tenant.setEndpoints(socketPath: entry.socketPath, port: port)
-        let grants = TenantGrants(config: config, stateDirectory: directory, upstream: upstream, logger: tenantLogger)
-        let hub = TenantControlHub(tenant: tenant, grants: grants)
-        let handler = GatewayHandler(
-            config: config, upstream: upstream, token: token,
-            control: hub, logger: tenantLogger, extraProviders: grants.providers, controlExtensions: [hub])
+        let wiring = TenantWiring.systemTenant(
+            identity: identity, config: config, tenant: tenant, token: token, stateDirectory: directory,
+            runtimeBase: options.tenantRuntimeBase, upstream: upstream, logger: tenantLogger)
         let server = HTTPFrontServer(
-            listeners: [unix, tcp], handler: CountingHandler(inner: handler, statistics: entry.statistics), logger: tenantLogger)
+            listeners: [unix, tcp], handler: CountingHandler(inner: wiring.handler, statistics: entry.statistics), logger: tenantLogger)
         await tenant.transition(to: .serving(since: Int(time(nil))))
         entry.tenant = tenant
         entry.server = server
-        commandSink.yield(.serve(uid: identity.uid, server: server))
+        commandSink.yield(.serve(uid: identity.uid, server: server, wiring: wiring))
         return entry
     }
 
