@@ -3,6 +3,9 @@
 # measures direct vs through rosettad, and prints the results table (see docs/performance.md).
 # `make bench` builds both in release mode first. Extra arguments (or $BENCH_ARGS) go to rosetta-bench,
 # e.g. `scripts/bench.sh --sequential 500 --throughput-requests 5000`; `--help` lists them.
+# The `isolation` scenario starts two more gateways (tenants A and B, each with a cap) and prints B's
+# latency alone and while A runs 4x its cap of streams: `scripts/bench.sh --scenario isolation`.
+# ROSETTA_BENCH_BIN_DIR=.build/debug runs the debug binaries instead (say so when quoting figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

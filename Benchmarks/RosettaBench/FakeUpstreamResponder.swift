@@ -48,6 +48,8 @@ struct FakeUpstreamResponder: Sendable {
 
     /// The request header that sets the number of stream chunks for one request.
     static let streamChunksHeader = "x-bench-stream-chunks"
+    /// The request header that paces a stream: milliseconds between events (the isolation scenario's long streams).
+    static let chunkIntervalHeader = "x-bench-chunk-interval-ms"
     /// The largest number of stream chunks a request may ask for.
     static let maximumStreamChunks = 100_000
 

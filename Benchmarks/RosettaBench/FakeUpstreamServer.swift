@@ -149,6 +149,11 @@ private final class FakeUpstreamHandler: ChannelInboundHandler {
             responseHead.headers.add(name: "cache-control", value: "no-cache")
             responseHead.headers.add(name: "connection", value: keepAlive ? "keep-alive" : "close")
             context.writeAndFlush(wrapOutboundOut(.head(responseHead)), promise: nil)
+            if let pace = head.headers.first(name: FakeUpstreamResponder.chunkIntervalHeader).flatMap(Int64.init), pace > 0 {
+                // A paced stream (the isolation scenario): one event every `pace` ms, the end after the last.
+                writePaced(events: events, every: .milliseconds(pace), on: context.channel, keepAlive: keepAlive)
+                return
+            }
             for event in events {
                 context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: event)))), promise: nil)
             }
@@ -158,6 +163,20 @@ private final class FakeUpstreamHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: ended)
         if !keepAlive {
             ended.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    /// Writes one event per `interval` through the channel (scheduled on its event loop), then the end of the response.
+    private func writePaced(events: [[UInt8]], every interval: TimeAmount, on channel: Channel, keepAlive: Bool) {
+        for (index, event) in events.enumerated() {
+            channel.eventLoop.scheduleTask(in: interval * Int64(index + 1)) {
+                channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(channel.allocator.buffer(bytes: event))), promise: nil)
+            }
+        }
+        channel.eventLoop.scheduleTask(in: interval * Int64(events.count + 1)) {
+            let ended = channel.eventLoop.makePromise(of: Void.self)
+            channel.writeAndFlush(HTTPServerResponsePart.end(nil), promise: ended)
+            if !keepAlive { ended.futureResult.whenComplete { _ in channel.close(promise: nil) } }
         }
     }
 }

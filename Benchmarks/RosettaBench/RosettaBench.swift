@@ -56,6 +56,18 @@ struct RosettaBench: AsyncParsableCommand {
     @Option(help: "Run only this scenario (translation, pass-through); repeat for several. Default: all.")
     var scenario: [String] = []
 
+    @Option(help: "Isolation scenario: each tenant's max_concurrent_upstream (A runs 4× as many streaming clients).")
+    var isolationCap = 8
+
+    @Option(help: "Isolation scenario: milliseconds between the events of A's streams.")
+    var isolationChunkInterval = 10
+
+    @Option(help: "Isolation scenario: milliseconds A's clients wait after a 429 (they ignore Retry-After).")
+    var isolationRetryPause = 10
+
+    @Option(help: "Isolation scenario: B's measured sequential requests, alone and under A's load.")
+    var isolationRequests = 500
+
     @Flag(help: "Keep the temporary directory (config, state, gateway output) for inspection.")
     var keepWorkspace = false
 
@@ -63,9 +75,12 @@ struct RosettaBench: AsyncParsableCommand {
         guard warmup >= 0, sequential > 0, throughputRequests > 0, concurrency > 0, streamRuns > 0, phaseTimeLimit > 0, fakeThreads > 0 else {
             throw ValidationError("counts, concurrency, threads and the time limit must be positive")
         }
-        let known = ["translation", "pass-through"]
+        let known = ["translation", "pass-through", "isolation"]
         if let unknown = scenario.first(where: { !known.contains($0) }) {
             throw ValidationError("unknown scenario \(unknown); known: \(known.joined(separator: ", "))")
+        }
+        guard isolationCap > 0, isolationChunkInterval > 0, isolationRetryPause >= 0, isolationRequests > 0 else {
+            throw ValidationError("the isolation settings must be positive")
         }
         guard (1...FakeUpstreamResponder.maximumStreamChunks).contains(streamChunks) else {
             throw ValidationError("--stream-chunks must be 1...\(FakeUpstreamResponder.maximumStreamChunks)")
@@ -145,6 +160,28 @@ struct RosettaBench: AsyncParsableCommand {
                 report.problems.append("rosettad did not exit cleanly on SIGTERM: \(exit.description); its output:\n\(gateway.outputTail())")
             }
         }
+        var isolation: IsolationResult?
+        if !directOnly, self.scenario.isEmpty || self.scenario.contains("isolation") {
+            print("rosetta-bench: scenario isolation: tenant A at 4× its cap of streams; tenant B's latency alone and meanwhile")
+            let settings = IsolationSettings(
+                cap: isolationCap, queued: isolationCap, hammerClients: 4 * isolationCap, streamChunks: 50,
+                chunkIntervalMilliseconds: isolationChunkInterval, retryPauseMilliseconds: isolationRetryPause,
+                measuredRequests: isolationRequests)
+            do {
+                let measured = try await IsolationBench.run(
+                    rosettad: rosettad, upstreamPort: fake.port, configuration: fakeConfiguration, settings: settings,
+                    logger: logger, timeLimit: .seconds(phaseTimeLimit))
+                isolation = measured
+                if measured.alone.failures + measured.underLoad.failures > 0 {
+                    report.problems.append("isolation: B's requests failed: \(measured.underLoad.firstFailure ?? measured.alone.firstFailure ?? "?")")
+                }
+                if measured.hammerFailed > 0 {
+                    report.problems.append("isolation: A's requests failed other than with 429: \(measured.hammerFirstFailure ?? "?")")
+                }
+            } catch {
+                report.problems.append("isolation: \(error)")
+            }
+        }
         client.shutdown()
         report.fakeServed = fake.servedRequests
         await fake.stop()
@@ -158,6 +195,10 @@ struct RosettaBench: AsyncParsableCommand {
 
         print("")
         print(report.render())
+        if let isolation {
+            print("")
+            print(isolation.render())
+        }
         for scenario in report.scenarios {
             for (label, side) in [("direct", scenario.direct), ("through rosettad", scenario.through)] {
                 for failure in side?.failureSummaries ?? [] { report.problems.append("\(scenario.name), \(label): \(failure)") }

@@ -39,7 +39,7 @@ actor SystemDaemon {
     }
 
     private enum Command: Sendable {
-        case serve(uid: UInt32, server: HTTPFrontServer)
+        case serve(uid: UInt32, server: HTTPFrontServer, wiring: TenantWiring)
         case shutdown
     }
 
@@ -88,9 +88,9 @@ actor SystemDaemon {
         await withDiscardingTaskGroup { group in
             for await command in commands {
                 switch command {
-                case .serve(let uid, let server):
+                case .serve(let uid, let server, let wiring):
                     group.addTask {
-                        await server.run()
+                        await wiring.whileTunnelsRun { await server.run() }
                         await self.tenantStopped(uid: uid, server: server)
                     }
                 case .shutdown:
@@ -171,7 +171,7 @@ actor SystemDaemon {
         if let server = entry.server {
             await server.drain(deadline: .now + config.shutdownGrace)
         }
-        TenantSocketFilesystem.removeSocket(at: entry.socketPath, for: entry.identity)
+        await TenantSocketFilesystem.removeSocket(at: entry.socketPath, for: entry.identity)
         logger.info("tenant disabled", metadata: ["tenant.uid": "\(uid)"])
         notifier.status(servingStatus)
         return ["user": .string(entry.identity.name), "uid": JSON(Int(uid)), "enabled": false]
@@ -252,24 +252,18 @@ actor SystemDaemon {
         }
         let port = tcp.port ?? 0
         entry.port = port
-        let tenant = Tenant(userName: identity.name, uid: identity.uid, config: config, token: token)
+        let tenant = Tenant(userName: identity.name, uid: identity.uid, config: config.forSystemTenant(account: identity.name, home: identity.home), token: token)
         await tenant.setEndpoints(socketPath: entry.socketPath, port: port)
-        let grants = TenantGrants(config: config, stateDirectory: directory, upstream: upstream, logger: tenantLogger)
-        let hub = TenantControlHub(tenant: tenant, grants: grants)
-        let upstream = self.upstream
-        let handlerLogger = tenantLogger
-        let handler = ReloadableHandler(config: config) { config in
-            GatewayHandler(
-                config: config, upstream: upstream, token: token,
-                control: hub, logger: handlerLogger, extraProviders: grants.providers, controlExtensions: [hub])
-        }
+        let wiring = TenantWiring.systemTenant(
+            identity: identity, config: config, tenant: tenant, token: token, stateDirectory: directory,
+            runtimeBase: options.tenantRuntimeBase, upstream: upstream, logger: tenantLogger)
         let server = HTTPFrontServer(
-            listeners: [unix, tcp], handler: CountingHandler(inner: handler, statistics: entry.statistics), logger: tenantLogger)
+            listeners: [unix, tcp], handler: CountingHandler(inner: wiring.handler, statistics: entry.statistics), logger: tenantLogger)
         await tenant.transition(to: .serving(since: Int(time(nil))))
         entry.tenant = tenant
         entry.server = server
-        entry.handler = handler
-        commandSink.yield(.serve(uid: identity.uid, server: server))
+        entry.handler = wiring.handler
+        commandSink.yield(.serve(uid: identity.uid, server: server, wiring: wiring))
         return entry
     }
 

@@ -33,7 +33,7 @@ extension SystemDaemon {
                 notifier.removeStored(name: unixName)
             }
             do {
-                unixDescriptor = try TenantSocketFilesystem.makeListeningSocket(at: socketPath, for: identity)
+                unixDescriptor = try await TenantSocketFilesystem.makeListeningSocket(at: socketPath, for: identity)
             } catch {
                 if let descriptor = inherited.tcp { close(descriptor) }
                 throw error
@@ -56,7 +56,7 @@ extension SystemDaemon {
                 (tcpDescriptor, port) = try bindDerivedPort(identity: identity, directory: directory)
             } catch {
                 close(unixDescriptor)
-                TenantSocketFilesystem.removeSocket(at: socketPath, for: identity)
+                await TenantSocketFilesystem.removeSocket(at: socketPath, for: identity)
                 throw error
             }
         }

@@ -4,7 +4,6 @@ import Glibc
 import Logging
 import ServiceLifecycle
 import TenantGateway
-import Tunnel
 
 /// Where user mode reads its config and keeps its socket and state; `nil` means the default under the user's home.
 package struct UserModeOptions: Sendable {
@@ -77,6 +76,9 @@ package enum UserMode {
         } catch {
             throw UserModeError(message: "configuration error: \(error)", exitStatus: 78)
         }
+        if !config.identities.isEmpty {
+            logger.notice("'identities' applies to system mode only; user mode sends each provider's own 'user'", metadata: ["path": "\(configPath)"])
+        }
         let token: TenantTokenStore
         do {
             try SecretFile.ensurePrivateDirectory(stateDirectory)
@@ -94,14 +96,10 @@ package enum UserMode {
         let upstream = UpstreamHTTPClient(logger: logger)
         defer { upstream.shutdown() }
         let tenant = Tenant(userName: prepared.identity.name, uid: prepared.identity.uid, config: prepared.config, token: prepared.token)
-        let grants = TenantGrants(config: prepared.config, stateDirectory: prepared.stateDirectory, upstream: upstream, logger: logger)
-        let argo = ArgoTunnels(config: prepared.config, stateDirectory: prepared.stateDirectory, modelLister: upstream, logger: logger)
-        let hub = TenantControlHub(tenant: tenant, grants: grants)
-        let handler = GatewayHandler(
-            config: prepared.config, upstream: upstream, token: prepared.token,
-            control: hub, logger: logger,
-            extraProviders: grants.providers.merging(argo.providers) { first, _ in first },
-            controlExtensions: [hub, TunnelControlRoutes(tunnels: argo.tunnels)])
+        // User mode: ssh runs as the invoking user, the tunnels' sockets live in the state directory.
+        let wiring = TenantWiring(
+            config: prepared.config, tenant: tenant, token: prepared.token, stateDirectory: prepared.stateDirectory,
+            tunnelDirectory: prepared.stateDirectory, spawnIdentity: nil, upstream: upstream, logger: logger)
         let limits = prepared.config.limits
 
         let unixListener: HTTPFrontListener
@@ -122,12 +120,10 @@ package enum UserMode {
         await tenant.setEndpoints(socketPath: prepared.socketPath, port: port)
 
         printListening(prepared, port: port)
-        let server = HTTPFrontServer(listeners: [unixListener, tcpListener], handler: handler, logger: logger)
-        let service = TenantService(tenant: tenant, server: server, grace: prepared.config.shutdownGrace, logger: logger)
-        // Tunnels first: graceful shutdown runs in reverse, so requests drain before the tunnels close.
-        let tunnelServices = argo.tunnels.values.map { ServiceGroupConfiguration.ServiceConfiguration(service: TunnelService(tunnel: $0)) }
+        let server = HTTPFrontServer(listeners: [unixListener, tcpListener], handler: wiring.handler, logger: logger)
+        let service = TenantService(tenant: tenant, server: server, wiring: wiring, grace: prepared.config.shutdownGrace, logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: tunnelServices + [.init(service: service)],
+            services: [.init(service: service)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
@@ -194,33 +190,25 @@ func writeAll(_ text: String, to descriptor: Int32) {
     }
 }
 
-/// Runs a tenant's fronts as a lifecycle service: serve until graceful shutdown, then drain within the grace period.
+/// Runs a tenant's fronts and tunnels as a lifecycle service: serve until graceful shutdown, drain within the
+/// grace period, then stop the tunnels (requests drain before their tunnels close).
 struct TenantService: Service {
     let tenant: Tenant
     let server: HTTPFrontServer
+    let wiring: TenantWiring
     let grace: Duration
     let logger: Logger
 
     func run() async throws {
         await tenant.transition(to: .serving(since: Int(time(nil))))
+        let server = self.server
         await withGracefulShutdownHandler {
-            await server.run()
+            await wiring.whileTunnelsRun { await server.run() }
         } onGracefulShutdown: {
             logger.notice("shutting down: no new connections; finishing requests in flight", metadata: ["grace.seconds": "\(grace.components.seconds)"])
             server.startDraining(deadline: .now + grace)
         }
         await tenant.transition(to: .stopped)
-    }
-}
-
-/// Runs a tenant's SSH tunnel supervisor as a lifecycle service; graceful shutdown stops ssh.
-struct TunnelService: Service {
-    let tunnel: SSHTunnel
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown {
-            await tunnel.run()
-        }
     }
 }
 

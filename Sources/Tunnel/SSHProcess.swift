@@ -42,17 +42,19 @@ package enum SSHProcess {
         options.createSession = true
         options.teardownSequence = [.send(signal: .terminate, toProcessGroup: true, allowedDurationToNextStep: grace)]
         var environment = Environment.inherit
+        var command = (executable: executable, arguments: arguments)
         if let identity {
-            // System mode: the supervisor drops to the tenant's user for ssh only.
-            options.userID = identity.userID
-            options.groupID = identity.groupID
-            options.supplementaryGroups = identity.supplementaryGroups
+            // System mode: ssh runs as the tenant. The ids are changed by `setpriv` (util-linux), a separate
+            // single-threaded process that then executes ssh: asking swift-subprocess for `userID`/`groupID`/
+            // `supplementaryGroups` runs glibc's `setgroups` in a child forked from this multi-threaded daemon,
+            // which can deadlock in glibc's set-id broadcast to threads the child does not have.
+            command = identity.launchCommand(executable: executable, arguments: arguments)
             environment = .inherit.updating(["HOME": identity.home, "USER": identity.userName, "LOGNAME": identity.userName])
         }
         let teardown = options.teardownSequence
         do {
             let result = try await Subprocess.run(
-                .path(FilePath(executable)), arguments: Arguments(arguments), environment: environment,
+                .path(FilePath(command.executable)), arguments: Arguments(command.arguments), environment: environment,
                 platformOptions: options, input: .none, output: .discarded, error: .sequence
             ) { execution in
                 await onStart(execution.processIdentifier.value)

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Whom ssh runs as: the seam for system mode, where the supervisor (root) spawns ssh as the tenant's user.
 ///
 /// User mode leaves it `nil`: ssh runs as the invoking user, with their `~/.ssh/config` and keys.
@@ -20,6 +24,19 @@ package struct SSHSpawnIdentity: Sendable, Equatable {
         self.supplementaryGroups = supplementaryGroups
         self.home = home
         self.userName = userName
+    }
+
+    /// Where `setpriv` (util-linux) is looked for: the usual locations, so a restricted `PATH` still finds it.
+    package static let setprivCandidates = ["/usr/bin/setpriv", "/bin/setpriv", "/usr/sbin/setpriv", "/sbin/setpriv"]
+
+    /// The command that runs `executable` with `arguments` as this identity: `setpriv` sets the groups, the
+    /// gid and the uid (real, effective and saved), then executes it in the same process.
+    package func launchCommand(executable: String, arguments: [String]) -> (executable: String, arguments: [String]) {
+        let setpriv = Self.setprivCandidates.first { access($0, X_OK) == 0 } ?? "setpriv"
+        let groups = supplementaryGroups.isEmpty
+            ? ["--clear-groups"]
+            : ["--groups=" + supplementaryGroups.map(String.init).joined(separator: ",")]
+        return (setpriv, ["--reuid=\(userID)", "--regid=\(groupID)"] + groups + ["--", executable] + arguments)
     }
 }
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
@@ -20,62 +18,12 @@ import httpx
 import openai
 import pytest
 
+from argo_fixtures import ARGO_USER, argo_config, argo_env, argo_tools_missing  # noqa: F401 (argo_env is a fixture)
 from fake_argo import ARGO_HOST, NOTICE_USER, FakeArgo, LoopbackSSHD
 from harness import STREAM_FAILURES, Daemon, eventually
 
-if shutil.which("openssl") is None or not Path("/usr/sbin/sshd").exists() or shutil.which("ssh") is None:
+if argo_tools_missing():
     pytest.skip("the Argo tunnel tests need openssl, ssh and /usr/sbin/sshd", allow_module_level=True)
-
-ARGO_USER = "alice"
-
-
-@pytest.fixture(scope="module")
-def argo_env() -> Iterator[tuple[FakeArgo, LoopbackSSHD]]:
-    root = Path(tempfile.mkdtemp(prefix="argo-it-"))
-    argo = FakeArgo(root / "pki")
-    sshd = LoopbackSSHD(root / "sshd")
-    yield argo, sshd
-    sshd.close()
-    argo.close()
-    shutil.rmtree(root, ignore_errors=True)
-
-
-DEFAULT_MODELS = {
-    "gpt-4o": {"provider": "argo", "upstream_model": "gpt4o"},
-    "gpt-5": {"provider": "argo", "upstream_model": "gpt5"},
-    "claude-opus-4-8": {"provider": "argo", "upstream_model": "claudeopus48"},
-    "gemini-2.5-pro": {"provider": "argo", "upstream_model": "gemini25pro"},
-}
-
-
-def argo_config(argo: FakeArgo, sshd: LoopbackSSHD, *, user: str = ARGO_USER, key: str = "client_key",
-                known_hosts: str = "known_hosts", idle_timeout: str = "10m", models: dict | None = None,
-                tunnel: dict | None = None, provider: dict | None = None) -> dict:
-    """The daemon config for the fake Argo behind the loopback sshd; `key` is a name in the sshd directory or a
-    path; `tunnel` and `provider` add keys to those sections; `models` replaces the configured models."""
-    d = sshd.directory
-    config = {
-        "providers": {"argo": {
-            "type": "argo",
-            "base_url": f"https://{ARGO_HOST}/argoapi",
-            "user": user,
-            "ca_file": str(argo.ca),
-            "tunnel": {
-                "destination": f"{sshd.user}@127.0.0.1",
-                "port": sshd.port,
-                "identity_file": str(d / key) if "/" not in key else key,
-                "known_hosts": str(d / known_hosts),
-                "forward_to": f"127.0.0.1:{argo.port}",
-                "idle_timeout": idle_timeout,
-            },
-        }},
-        "models": DEFAULT_MODELS if models is None else models,
-    }
-    config["providers"]["argo"]["tunnel"].update(tunnel or {})
-    config["providers"]["argo"].update(provider or {})
-    if not config["models"]:
-        del config["models"]
-    return config
 
 
 @pytest.fixture

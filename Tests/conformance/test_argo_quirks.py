@@ -20,21 +20,11 @@ import pytest
 
 from fake_argo import ARGO_HOST, FakeArgo, LoopbackSSHD
 from harness import STREAM_FAILURES, Daemon, eventually
-from test_argo import ARGO_USER, argo_config, tunnel_status
+from argo_fixtures import ARGO_USER, argo_config, argo_env, argo_tools_missing  # noqa: F401 (argo_env is a fixture)
+from test_argo import tunnel_status
 
-if shutil.which("openssl") is None or not Path("/usr/sbin/sshd").exists() or shutil.which("ssh") is None:
+if argo_tools_missing():
     pytest.skip("the Argo tunnel tests need openssl, ssh and /usr/sbin/sshd", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def argo_env() -> Iterator[tuple[FakeArgo, LoopbackSSHD]]:
-    root = Path(tempfile.mkdtemp(prefix="argo-q-"))
-    argo = FakeArgo(root / "pki")
-    sshd = LoopbackSSHD(root / "sshd")
-    yield argo, sshd
-    sshd.close()
-    argo.close()
-    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

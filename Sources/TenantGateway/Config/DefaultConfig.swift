@@ -54,6 +54,8 @@ extension GatewayConfig {
         #   max_header_bytes: 65536
         #   request_timeout_seconds: 30
         #   idle_timeout_seconds: 60
+        #   max_concurrent_upstream: 16   model calls (streams for their whole length) in flight at once
+        #   max_queued: 64                calls waiting for one of those slots; beyond that: 429 with Retry-After
 
         # upstream timeouts (defaults shown)
         # upstream:
@@ -62,6 +64,11 @@ extension GatewayConfig {
 
         # how long SIGTERM waits for in-flight requests and streams (default 30)
         # shutdown_grace_seconds: 30
+
+        # system mode only: the lab user name each login name acts as upstream (Argo's `user`);
+        # an account not listed uses its login name, and a provider's own `user:` is ignored there
+        # identities:
+        #   alice: alab123
 
         """
 }

@@ -112,6 +112,10 @@ package struct GatewayConfig: Sendable, Equatable {
     package var shutdownGrace: Duration
     /// The admin's transform rules (`transforms:`), applied after the built-in ones; see docs/transforms.md.
     package var transforms: [TransformRule] = []
+    /// The cap on the tenant's upstream requests in flight and waiting (`limits.max_concurrent_upstream`, `limits.max_queued`).
+    package var upstreamConcurrency = UpstreamConcurrencyLimits()
+    /// System mode: login name → lab user name (`identities:`); an account not listed uses its login name.
+    package var identities: [String: String] = [:]
 
     /// Creates a configuration.
     package init(
@@ -131,6 +135,45 @@ package struct GatewayConfig: Sendable, Equatable {
     /// The provider with a given name.
     package func provider(named name: String) -> ProviderConfig? {
         providers.first { $0.name == name }
+    }
+
+    /// The lab user name an account acts as upstream: the admin's mapping, else the login name itself.
+    package func labUser(forAccount account: String) -> String {
+        identities[account] ?? account
+    }
+
+    /// The configuration one system-mode tenant serves with: every upstream identity (Argo's `user`) is the
+    /// account's lab user name, whatever the shared file or any client says; and in the tunnel's key and
+    /// known-hosts paths `%d` is the account's home and `%u` its login name (as ssh itself expands them).
+    package func forSystemTenant(account: String, home: String) -> GatewayConfig {
+        var resolved = self
+        let labUser = labUser(forAccount: account)
+        func expanded(_ path: String?) -> String? {
+            guard let path, path.contains("%") else { return path }
+            var result = ""
+            var rest = Substring(path)
+            while let percent = rest.firstIndex(of: "%") {
+                result += rest[..<percent]
+                let token = rest[rest.index(after: percent)...].first
+                switch token {
+                case "d": result += home
+                case "u": result += account
+                case "%": result += "%"
+                default: result += "%" + (token.map { String($0) } ?? "")
+                }
+                rest = rest[rest.index(percent, offsetBy: token == nil ? 1 : 2)...]
+            }
+            return result + rest
+        }
+        for index in resolved.providers.indices where resolved.providers[index].argo != nil {
+            resolved.providers[index].argo!.user = labUser
+            if var tunnel = resolved.providers[index].argo!.tunnel {
+                tunnel.identityFile = expanded(tunnel.identityFile)
+                tunnel.knownHostsFile = expanded(tunnel.knownHostsFile)
+                resolved.providers[index].argo!.tunnel = tunnel
+            }
+        }
+        return resolved
     }
 }
 
@@ -184,7 +227,7 @@ struct ConfigReader {
         var config = GatewayConfig()
         guard let root else { return config }
         let top = try mapping(root, "the top level")
-        try rejectUnknownKeys(top, allowed: ["providers", "models", "limits", "upstream", "shutdown_grace_seconds", "transforms"], in: "the top level")
+        try rejectUnknownKeys(top, allowed: ["providers", "models", "limits", "upstream", "shutdown_grace_seconds", "transforms", "identities"], in: "the top level")
         if let providers = value(top, "providers") {
             for (key, node) in try mapping(providers, "providers") {
                 config.providers.append(try readProvider(name: try string(key), node))
@@ -192,12 +235,15 @@ struct ConfigReader {
         }
         if let limits = value(top, "limits") {
             let map = try mapping(limits, "limits")
-            try rejectUnknownKeys(map, allowed: ["max_body_bytes", "max_header_bytes", "request_timeout_seconds", "idle_timeout_seconds"], in: "limits")
+            try rejectUnknownKeys(map, allowed: ["max_body_bytes", "max_header_bytes", "request_timeout_seconds", "idle_timeout_seconds", "max_concurrent_upstream", "max_queued"], in: "limits")
             if let node = value(map, "max_body_bytes") { config.limits.maxBodyBytes = try positiveInt(node) }
             if let node = value(map, "max_header_bytes") { config.limits.maxHeaderBytes = try positiveInt(node) }
             if let node = value(map, "request_timeout_seconds") { config.limits.requestReadTimeout = try seconds(node) }
             if let node = value(map, "idle_timeout_seconds") { config.limits.idleTimeout = try seconds(node) }
+            if let node = value(map, "max_concurrent_upstream") { config.upstreamConcurrency.maxInFlight = try positiveInt(node) }
+            if let node = value(map, "max_queued") { config.upstreamConcurrency.maxQueued = try nonNegativeInt(node) }
         }
+        if let node = value(top, "identities") { config.identities = try readIdentities(node) }
         if let upstream = value(top, "upstream") {
             let map = try mapping(upstream, "upstream")
             try rejectUnknownKeys(map, allowed: ["connect_timeout_seconds", "idle_timeout_seconds"], in: "upstream")
@@ -349,6 +395,31 @@ struct ConfigReader {
             throw error("invalid_value", "expected a positive integer, found '\(text)'", at: node)
         }
         return number
+    }
+
+    func nonNegativeInt(_ node: Node) throws(ConfigError) -> Int {
+        let text = try string(node)
+        guard let number = Int(text), number >= 0 else {
+            throw error("invalid_value", "expected an integer of 0 or more, found '\(text)'", at: node)
+        }
+        return number
+    }
+
+    /// Reads `identities:`, a mapping of login names to lab user names, both plain user names.
+    func readIdentities(_ node: Node) throws(ConfigError) -> [String: String] {
+        var identities: [String: String] = [:]
+        func isUserName(_ text: String) -> Bool {
+            !text.isEmpty && !text.hasPrefix("-") && text.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }
+        }
+        for (key, valueNode) in try mapping(node, "identities") {
+            let account = try string(key)
+            let labUser = try string(valueNode)
+            guard isUserName(account) else { throw error("invalid_value", "identities: '\(account)' is not a login name", at: key) }
+            guard isUserName(labUser) else { throw error("invalid_value", "identities: '\(labUser)' (for \(account)) is not a user name", at: valueNode) }
+            guard identities[account] == nil else { throw error("invalid_value", "identities: '\(account)' is mapped twice", at: key) }
+            identities[account] = labUser
+        }
+        return identities
     }
 
     func seconds(_ node: Node) throws(ConfigError) -> Duration {

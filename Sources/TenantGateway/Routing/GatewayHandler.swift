@@ -20,6 +20,8 @@ package struct GatewayHandler: GatewayRequestHandler {
     let control: (any TenantControl)?
     let controlExtensions: [any ControlRouteExtension]
     let logger: Logger
+    /// The tenant's upstream slots: every model call holds one for its whole duration, streams included.
+    package let admission: UpstreamAdmission
 
     /// Creates the handler for a tenant's configuration.
     package init(
@@ -45,6 +47,7 @@ package struct GatewayHandler: GatewayRequestHandler {
         self.control = control
         self.controlExtensions = controlExtensions
         self.logger = logger
+        self.admission = UpstreamAdmission(limits: config.upstreamConcurrency)
     }
 
     /// Routes one request and writes its response.
@@ -103,15 +106,15 @@ package struct GatewayHandler: GatewayRequestHandler {
         let key = Self.routeKey(request.path)
         switch (request.method, key) {
         case (.POST, "/chat/completions"):
-            try await relay(request, client: .openAIChat, writer: writer, logger: logger)
+            try await admission.withSlot { () async throws(GatewayError) in try await relay(request, client: .openAIChat, writer: writer, logger: logger) }
         case (.POST, "/messages"):
-            try await relay(request, client: .anthropicMessages, writer: writer, logger: logger)
+            try await admission.withSlot { () async throws(GatewayError) in try await relay(request, client: .anthropicMessages, writer: writer, logger: logger) }
         case (.POST, "/messages/count_tokens"):
             try await writeJSON(countTokens(request), to: writer)
         case (.POST, "/embeddings"):
-            try await relayEmbeddings(request, writer: writer, logger: logger)
+            try await admission.withSlot { () async throws(GatewayError) in try await relayEmbeddings(request, writer: writer, logger: logger) }
         case (.POST, "/responses"):
-            try await relay(request, client: .openAIResponses, writer: writer, logger: logger)
+            try await admission.withSlot { () async throws(GatewayError) in try await relay(request, client: .openAIResponses, writer: writer, logger: logger) }
         case (.GET, "/models") where Self.isGoogleClient(request):
             try await writeJSON(googleModelList(), to: writer)
         case (.GET, _) where key.hasPrefix("/models/") && Self.isGoogleClient(request):
@@ -139,9 +142,11 @@ package struct GatewayHandler: GatewayRequestHandler {
         case (.POST, _) where Self.googleCall(key) != nil:
             let call = Self.googleCall(key)!
             let streamed = call.method == "streamGenerateContent"
-            try await relay(
-                request, client: .googleGenAI, writer: writer, logger: logger,
-                urlModel: call.model, urlStream: streamed, jsonArrayStream: streamed && Self.queryValue("alt", in: request.query) != "sse")
+            try await admission.withSlot { () async throws(GatewayError) in
+                try await relay(
+                    request, client: .googleGenAI, writer: writer, logger: logger,
+                    urlModel: call.model, urlStream: streamed, jsonArrayStream: streamed && Self.queryValue("alt", in: request.query) != "sse")
+            }
         case (.GET, _) where key.hasPrefix("/v1beta/models/"):
             let name = String(key.dropFirst("/v1beta/models/".count))
             let route = try catalog.resolve(name.removingPercentEncoding ?? name)
@@ -183,6 +188,11 @@ package struct GatewayHandler: GatewayRequestHandler {
             status["models"] = .array(catalog.models.map { .string($0.alias) })
             let discovery = await discoveryStatuses(withModels: false)
             if !discovery.isEmpty { status["discovery"] = .object(discovery) }
+            let slots = admission.snapshot
+            status["upstream_slots"] = [
+                "in_flight": JSON(slots.inFlight), "queued": JSON(slots.queued), "refused": JSON(slots.refused),
+                "max_in_flight": JSON(admission.limits.maxInFlight), "max_queued": JSON(admission.limits.maxQueued),
+            ]
             try await writeJSON(status, to: writer)
         case (.GET, "/rosetta/v1/models"):
             try await writeJSON(await modelsByProvider(), to: writer)
