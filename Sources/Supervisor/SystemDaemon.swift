@@ -28,6 +28,8 @@ actor SystemDaemon {
         var server: HTTPFrontServer?
         /// The tenant's request handler, rebuilt for each reloaded config.
         var handler: ReloadableHandler?
+        /// The tenant's Argo tunnels and Globus grants, for the status.
+        var wiring: TenantWiring?
         /// Why the tenant is not serving, when it failed to start.
         var failure: String?
     }
@@ -136,7 +138,7 @@ actor SystemDaemon {
     /// Enables the caller's tenant after the PAM account check; enabling an enabled tenant restarts a failed one.
     func enable(uid: UInt32) async throws(SystemControlError) -> JSON {
         let identity = try Self.identity(of: uid)
-        if let existing = entries[uid], existing.failure == nil { return status(of: existing) }
+        if let existing = entries[uid], existing.failure == nil { return await status(of: existing) }
         // The actor is re-entered while a tenant starts: a second enable for the same user waits its turn by refusing.
         guard !starting.contains(uid) else {
             throw SystemControlError(status: .conflict, code: "in_progress", message: "an enable for uid \(uid) is already in progress")
@@ -158,7 +160,7 @@ actor SystemDaemon {
         }
         logger.info("tenant enabled", metadata: ["tenant.uid": "\(uid)", "tenant.user": "\(identity.name)"])
         notifier.status(servingStatus)
-        return status(of: entry)
+        return await status(of: entry)
     }
 
     /// Disables the caller's tenant: drains its fronts, removes its socket file and forgets it.
@@ -178,7 +180,7 @@ actor SystemDaemon {
     }
 
     /// The daemon's status and the tenants the caller may see: all for root and the admin group, else only their own.
-    func statusReport(forPeer uid: UInt32) throws(SystemControlError) -> JSON {
+    func statusReport(forPeer uid: UInt32) async throws(SystemControlError) -> JSON {
         let seesAll = uid == 0 || isAdmin(uid: uid)
         let visible = entries.values.filter { seesAll || $0.identity.uid == uid }.sorted { $0.identity.uid < $1.identity.uid }
         let daemon: JSONObject = [
@@ -192,7 +194,9 @@ actor SystemDaemon {
             "scope": .string(seesAll ? "all" : "own"),
             "last_reload": lastReload?.json ?? .null,
         ]
-        return ["daemon": .object(daemon), "tenants": .array(visible.map(status(of:)))]
+        var tenants: [JSON] = []
+        for entry in visible { tenants.append(await status(of: entry)) }
+        return ["daemon": .object(daemon), "tenants": .array(tenants)]
     }
 
     private func isAdmin(uid: UInt32) -> Bool {
@@ -200,7 +204,8 @@ actor SystemDaemon {
         return TenantSocketFilesystem.groups(of: identity).contains(group.pointee.gr_gid)
     }
 
-    private func status(of entry: Entry) -> JSON {
+    /// One tenant's row: identity, endpoints, state, counters, and each Argo tunnel's state and Globus grant's expiry.
+    private func status(of entry: Entry) async -> JSON {
         var object: JSONObject = [
             "user": .string(entry.identity.name),
             "uid": JSON(Int(entry.identity.uid)),
@@ -211,6 +216,24 @@ actor SystemDaemon {
         ]
         if let failure = entry.failure { object["error"] = .string(failure) }
         for (key, value) in entry.statistics.json { object[key] = value }
+        if let wiring = entry.wiring {
+            var tunnels = JSONObject()
+            for name in wiring.argo.tunnels.keys.sorted() {
+                let tunnel = await wiring.argo.tunnels[name]!.status()
+                var summary: JSONObject = ["state": tunnel["state"] ?? .null]
+                if let message = tunnel["message"] { summary["message"] = message }
+                tunnels[name] = .object(summary)
+            }
+            if !tunnels.isEmpty { object["tunnels"] = .object(tunnels) }
+            var grants = JSONObject()
+            for name in wiring.grants.grants.keys.sorted() {
+                let grant = await wiring.grants.grants[name]!.status()
+                var summary: JSONObject = ["state": grant["state"] ?? .null]
+                if let expiry = grant["expires_at"] { summary["expires_at"] = expiry }
+                grants[name] = .object(summary)
+            }
+            if !grants.isEmpty { object["grants"] = .object(grants) }
+        }
         return .object(object)
     }
 
@@ -263,6 +286,7 @@ actor SystemDaemon {
         entry.tenant = tenant
         entry.server = server
         entry.handler = wiring.handler
+        entry.wiring = wiring
         commandSink.yield(.serve(uid: identity.uid, server: server, wiring: wiring))
         return entry
     }

@@ -18,7 +18,7 @@ package enum SystemStatusTable {
             "last reload " + lastReload(daemon?["last_reload"], now: now),
             "",
         ]
-        let header = ["USER", "UID", "STATE", "PORT", "REQUESTS", "ERRORS", "IN FLIGHT", "LAST USED", "SOCKET"]
+        let header = ["USER", "UID", "STATE", "PORT", "REQUESTS", "ERRORS", "IN FLIGHT", "LAST USED", "TUNNELS", "GRANTS", "SOCKET"]
         var rows = [header]
         if case .array(let tenants)? = report["tenants"] {
             for tenant in tenants {
@@ -32,9 +32,15 @@ package enum SystemStatusTable {
                     tenant["errors"]?.intValue.map(String.init) ?? "0",
                     tenant["in_flight"]?.intValue.map(String.init) ?? "0",
                     lastUsed,
+                    summary(tenant["tunnels"]) { $0["state"]?.stringValue ?? "?" },
+                    summary(tenant["grants"]) { grant in
+                        let state = grant["state"]?.stringValue ?? "?"
+                        guard let expiry = grant["expires_at"]?.stringValue else { return state }
+                        return "\(state) until \(expiry)"
+                    },
                     tenant["socket"]?.stringValue ?? "-",
                 ])
-                if let error = tenant["error"]?.stringValue { rows.append(["", "", "error: " + error, "", "", "", "", "", ""]) }
+                if let error = tenant["error"]?.stringValue { rows.append(["", "", "error: " + error] + Array(repeating: "", count: header.count - 3)) }
             }
         }
         if rows.count == 1 { lines.append("no tenants enabled (users run `rosetta enable`)"); return lines.joined(separator: "\n") }
@@ -49,6 +55,12 @@ package enum SystemStatusTable {
             }.joined(separator: "  "))
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// `name=value` for each member of a tenant's `tunnels` or `grants` object, or `-` when there are none.
+    static func summary(_ members: JSON?, _ value: (JSON) -> String) -> String {
+        guard case .object(let object)? = members, !object.isEmpty else { return "-" }
+        return object.map { name, member in "\(name)=\(value(member))" }.joined(separator: ",")
     }
 
     /// `never`, `5m ago: applied`, or `5m ago: refused (file:line: reason)`.

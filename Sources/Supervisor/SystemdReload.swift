@@ -20,6 +20,12 @@ package struct SystemConfiguration: Sendable {
         groupExists: (String) -> Bool = { getgrnam($0) != nil }
     ) throws(SystemConfigurationError) -> SystemConfiguration {
         let (gatewayText, adminGroup) = SystemConfigText.split(text)
+        // systemd sets no USER/LOGNAME for a root service. An argo provider's `user:` defaults to them, yet in system
+        // mode every tenant's Argo user is its own (mapped) name, so the daemon's login name only fills the default.
+        var environment = environment
+        if environment["USER"] == nil, environment["LOGNAME"] == nil, let account = getpwuid(geteuid()) {
+            environment["LOGNAME"] = String(cString: account.pointee.pw_name)
+        }
         let gateway: GatewayConfig
         do {
             gateway = try GatewayConfig.parse(yaml: gatewayText, file: file, environment: environment)

@@ -59,10 +59,14 @@ package actor SSHTunnel: UpstreamSocketSource {
 
     /// Supervises the tunnel until cancelled: starts attempts, watches deadlines; on cancellation stops ssh.
     package func run() async {
-        do {
-            try SecretFile.ensurePrivateDirectory(configuration.runtimeDirectory)
-        } catch {
-            logger.error("cannot prepare the tunnel's private directory", metadata: ["path": "\(configuration.runtimeDirectory)", "error": "\(error)"])
+        // In system mode the supervisor prepares the directory for the tenant (owned by them, 0700) before the
+        // tunnel runs; only a tunnel of the daemon's own user makes its directory here.
+        if configuration.spawnIdentity == nil {
+            do {
+                try SecretFile.ensurePrivateDirectory(configuration.runtimeDirectory)
+            } catch {
+                logger.error("cannot prepare the tunnel's private directory", metadata: ["path": "\(configuration.runtimeDirectory)", "error": "\(error)"])
+            }
         }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.timerLoop() }

@@ -60,13 +60,17 @@ import TenantGateway
     @Test func theStatusTableListsEveryTenant() throws {
         let report = try JSON.parse(Array("""
             {"daemon":{"version":"9.9","pid":42,"uptime_seconds":3700,"config":"/etc/rosettad/rosettad.yaml","control_socket":"/run/c.sock"},
-             "tenants":[{"user":"alice","uid":1001,"state":"serving","port":12345,"requests":3,"errors":1,"in_flight":0,"last_used":990,"socket":"/home/alice/.local/run/rosetta.sock"},
+             "tenants":[{"user":"alice","uid":1001,"state":"serving","port":12345,"requests":3,"errors":1,"in_flight":0,"last_used":990,"socket":"/home/alice/.local/run/rosetta.sock",
+                         "tunnels":{"argo":{"state":"locked","message":"run rosetta tunnel reset"}},"grants":{"alcf":{"state":"valid","expires_at":"2026-11-23T10:00:00Z"}}},
                         {"user":"bob","uid":1002,"state":"failed","port":null,"socket":"/home/bob/.local/run/rosetta.sock","error":"no directory"}]}
             """.utf8))
         let text = SystemStatusTable.render(report, now: 1000)
         #expect(text.contains("rosettad 9.9") && text.contains("up 1h1m") && text.contains("/etc/rosettad/rosettad.yaml"))
         let alice = try #require(text.split(separator: "\n").first { $0.hasPrefix("alice") })
         #expect(alice.contains("12345") && alice.contains("10s ago") && alice.contains("serving"))
+        #expect(alice.contains("argo=locked") && alice.contains("alcf=valid until 2026-11-23T10:00:00Z"))
+        let bob = try #require(text.split(separator: "\n").first { $0.hasPrefix("bob") })
+        #expect(bob.split(separator: " ").filter { $0 == "-" }.count >= 3)  // port, tunnels and grants unknown
         #expect(text.contains("error: no directory"))
         #expect(SystemStatusTable.render(try JSON.parse(Array(#"{"daemon":{},"tenants":[]}"#.utf8))).contains("no tenants enabled"))
     }

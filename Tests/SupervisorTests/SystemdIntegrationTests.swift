@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -54,6 +55,23 @@ import TenantGateway
         let configuration = try SystemConfiguration.parse(text: text, file: "/etc/r.yaml", environment: [:]) { $0 == "lab-admins" }
         #expect(configuration.adminGroup == "lab-admins")
         #expect(configuration.gateway.models.isEmpty)
+    }
+
+    @Test func anArgoProviderWithoutUserLoadsUnderSystemdsEmptyEnvironmentAndTenantsGetTheirOwnName() throws {
+        let text = "providers:\n  argo:\n    type: argo\n    base_url: https://argo.example/argoapi\nmodels: {}\nidentities:\n  alice: alab7\n"
+        let configuration = try SystemConfiguration.parse(text: text, file: "/etc/r.yaml", environment: [:]) { _ in true }
+        let alice = configuration.gateway.forSystemTenant(account: "alice", home: "/home/alice")
+        let bob = configuration.gateway.forSystemTenant(account: "bob", home: "/home/bob")
+        #expect(alice.providers.compactMap(\.argo?.user) == ["alab7"])
+        #expect(bob.providers.compactMap(\.argo?.user) == ["bob"])
+    }
+
+    @Test func theShippedExampleConfigLoads() throws {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let path = repository.appendingPathComponent("deploy/rosettad.yaml").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let configuration = try SystemConfiguration.parse(text: text, file: path, environment: [:]) { _ in true }
+        #expect(configuration.adminGroup == "rosetta-admin")
     }
 
     @Test func anUnknownAdminGroupIsRefusedWithItsLine() {

@@ -9,6 +9,7 @@ import os
 import pwd
 import shutil
 import stat
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -19,7 +20,7 @@ import openai
 import pytest
 
 from argo_fixtures import argo_config, argo_env, argo_tools_missing  # noqa: F401 (argo_env is a fixture)
-from harness import alias, eventually, to_yaml
+from harness import alias, eventually, rosettad_binary, to_yaml
 from system_support import (ALICE, ALLOWED_GROUP, BOB, PAM_SERVICE, SystemDaemon, as_user, ensure_group,
                             ensure_user, make_root, need_root, raw_http, tenant_socket)
 
@@ -209,6 +210,14 @@ def test_a_system_tenant_reaches_argo_through_its_own_tunnel_run_as_the_tenant(a
         info = directory.lstat()
         assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (alice.pw_uid, 0o700)
     assert ssh_uids(str(socket_path)) == [alice.pw_uid]
+
+    # The admin's view names the tunnel's state per tenant, in the JSON and in the table.
+    (row,) = [t for t in argo_system.status_as_root()["tenants"] if t["uid"] == alice.pw_uid]
+    assert row["tunnels"] == {"argo": {"state": "up"}}, row
+    table = subprocess.run([str(rosettad_binary()), "status", "--control-socket", str(argo_system.control)],
+                           capture_output=True, text=True, timeout=30)
+    assert table.returncode == 0 and "TUNNELS" in table.stdout, table.stdout + table.stderr
+    assert "argo=up" in next(line for line in table.stdout.splitlines() if line.startswith(ALICE)), table.stdout
 
 
 def test_an_unmapped_tenant_acts_as_its_login_name_and_disable_stops_its_ssh(argo_system, tenants, argo_env):
