@@ -41,6 +41,8 @@ package struct HTTPFrontListener: Sendable {
     /// The address the socket is bound to.
     package let localAddress: SocketAddress?
     let serverChannel: NIOAsyncChannel<AcceptedHTTPConnection, Never>
+    /// Every prepared connection until a serving task claims it (see `AcceptedConnectionHandoff`).
+    let handoff: AcceptedConnectionHandoff
 
     /// The bound TCP port (the real one when port 0 was asked for); `nil` for a Unix socket.
     package var port: Int? {
@@ -64,12 +66,13 @@ package struct HTTPFrontListener: Sendable {
         try UnixSocketFilesystem.preparePrivateDirectory(forSocketAt: path)
         try UnixSocketFilesystem.removeStaleSocket(at: path)
         let front = Front.unixSocket(ownerUID: ownerUID)
+        let handoff = AcceptedConnectionHandoff()
         let channel: NIOAsyncChannel<AcceptedHTTPConnection, Never>
         do {
             channel = try await makeBootstrap(group: eventLoopGroup).bind(
                 unixDomainSocketPath: path,
                 cleanupExistingSocketFile: false,
-                childChannelInitializer: childInitializer(front: front, limits: limits, logger: logger)
+                childChannelInitializer: childInitializer(front: front, limits: limits, handoff: handoff, logger: logger)
             )
         } catch {
             throw bindError(error, address: path)
@@ -81,7 +84,7 @@ package struct HTTPFrontListener: Sendable {
             throw error
         }
         logger.info("listening", metadata: ["front": "unix", "socket.path": "\(path)"])
-        return HTTPFrontListener(front: front, limits: limits, localAddress: channel.channel.localAddress, serverChannel: channel)
+        return HTTPFrontListener(front: front, limits: limits, localAddress: channel.channel.localAddress, serverChannel: channel, handoff: handoff)
     }
 
     /// Binds `127.0.0.1:<port>` with `SO_REUSEADDR`; port 0 picks a free port, readable from `port`.
@@ -94,17 +97,18 @@ package struct HTTPFrontListener: Sendable {
         logger: Logger = Logger(label: "rosettad.front")
     ) async throws(HTTPFrontError) -> HTTPFrontListener {
         let front = Front.loopbackTCP
+        let handoff = AcceptedConnectionHandoff()
         let channel: NIOAsyncChannel<AcceptedHTTPConnection, Never>
         do {
             channel = try await makeBootstrap(group: eventLoopGroup).bind(
                 host: "127.0.0.1",
                 port: port,
-                childChannelInitializer: childInitializer(front: front, limits: limits, logger: logger)
+                childChannelInitializer: childInitializer(front: front, limits: limits, handoff: handoff, logger: logger)
             )
         } catch {
             throw bindError(error, address: "127.0.0.1:\(port)")
         }
-        let listener = HTTPFrontListener(front: front, limits: limits, localAddress: channel.channel.localAddress, serverChannel: channel)
+        let listener = HTTPFrontListener(front: front, limits: limits, localAddress: channel.channel.localAddress, serverChannel: channel, handoff: handoff)
         logger.info("listening", metadata: ["front": "tcp", "tcp.port": "\(listener.port ?? port)"])
         return listener
     }
@@ -121,19 +125,20 @@ package struct HTTPFrontListener: Sendable {
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "rosettad.front")
     ) async throws(HTTPFrontError) -> HTTPFrontListener {
+        let handoff = AcceptedConnectionHandoff()
         let channel: NIOAsyncChannel<AcceptedHTTPConnection, Never>
         do {
             channel = try await ServerBootstrap(group: eventLoopGroup)
                 .childChannelOption(.autoRead, value: false)
                 .bind(
                 NIOBSDSocket.Handle(descriptor),
-                childChannelInitializer: childInitializer(front: front, limits: limits, logger: logger)
+                childChannelInitializer: childInitializer(front: front, limits: limits, handoff: handoff, logger: logger)
             )
         } catch {
             throw HTTPFrontError(.bindFailed, "cannot serve the inherited socket descriptor \(descriptor)", cause: error)
         }
         logger.info("listening on an inherited socket", metadata: ["front": "\(front.logName)", "socket.fd": "\(descriptor)"])
-        return HTTPFrontListener(front: front, limits: limits, localAddress: channel.channel.localAddress, serverChannel: channel)
+        return HTTPFrontListener(front: front, limits: limits, localAddress: channel.channel.localAddress, serverChannel: channel, handoff: handoff)
     }
 
     /// Closes the listening socket: new connections are refused; accepted ones are not affected.
@@ -169,9 +174,11 @@ package struct HTTPFrontListener: Sendable {
     private static func childInitializer(
         front: Front,
         limits: HTTPFrontLimits,
+        handoff: AcceptedConnectionHandoff,
         logger: Logger
     ) -> @Sendable (any Channel) -> EventLoopFuture<AcceptedHTTPConnection> {
         { channel in
+            handoff.preparationStarted()
             let accepted: EventLoopFuture<AcceptedHTTPConnection>
             switch front {
             case .loopbackTCP:
@@ -213,7 +220,11 @@ package struct HTTPFrontListener: Sendable {
                 #endif
             }
             return accepted.always { result in
-                if case .failure = result {
+                switch result {
+                case .success(let connection):
+                    handoff.preparationFinished(connection)
+                case .failure:
+                    handoff.preparationFinished(nil)
                     channel.close(promise: nil)
                 }
             }

@@ -89,10 +89,23 @@ package actor HTTPFrontServer {
         await withDiscardingTaskGroup { connections in
             do {
                 try await listener.serverChannel.executeThenClose { inbound in
-                    for try await connection in inbound {
+                    for try await connection in inbound where listener.handoff.claim(connection) {
                         connections.addTask {
                             await self.serve(connection, listener: listener)
                         }
+                    }
+                }
+                // Connections prepared as the socket closed never reached the stream: serve them too.
+                let unclaimed = await listener.handoff.unclaimedAfterPreparation()
+                if !unclaimed.isEmpty {
+                    logger.info(
+                        "serving connections accepted as the listener closed",
+                        metadata: ["front": "\(listener.front.logName)", "connections": "\(unclaimed.count)"]
+                    )
+                }
+                for connection in unclaimed {
+                    connections.addTask {
+                        await self.serve(connection, listener: listener)
                     }
                 }
             } catch is CancellationError {
