@@ -18,7 +18,7 @@ package struct SystemConfiguration: Sendable {
     package static func parse(
         text: String, file: String, environment: [String: String],
         groupExists: (String) -> Bool = { getgrnam($0) != nil }
-    ) throws(SystemConfigurationError) -> SystemConfiguration {
+    ) throws(ConfigError) -> SystemConfiguration {
         let (gatewayText, adminGroup) = SystemConfigText.split(text)
         // systemd sets no USER/LOGNAME for a root service. An argo provider's `user:` defaults to them, yet in system
         // mode every tenant's Argo user is its own (mapped) name, so the daemon's login name only fills the default.
@@ -26,14 +26,9 @@ package struct SystemConfiguration: Sendable {
         if environment["USER"] == nil, environment["LOGNAME"] == nil, let account = getpwuid(geteuid()) {
             environment["LOGNAME"] = String(cString: account.pointee.pw_name)
         }
-        let gateway: GatewayConfig
-        do {
-            gateway = try GatewayConfig.parse(yaml: gatewayText, file: file, environment: environment)
-        } catch {
-            throw SystemConfigurationError(code: error.code, message: error.message, file: file, line: error.line)
-        }
+        let gateway = try GatewayConfig.parse(yaml: gatewayText, file: file, environment: environment)
         if let adminGroup, !groupExists(adminGroup) {
-            throw SystemConfigurationError(
+            throw ConfigError(
                 code: "unknown_group", message: "admin_group: there is no group '\(adminGroup)' on this host",
                 file: file, line: SystemConfigText.adminGroupLine(in: text))
         }
@@ -41,36 +36,18 @@ package struct SystemConfiguration: Sendable {
     }
 
     /// Reads and validates the file at `path`; a missing or unreadable file is an error (nothing is written).
-    package static func read(path: String, environment: [String: String]) throws(SystemConfigurationError) -> SystemConfiguration {
+    package static func read(path: String, environment: [String: String]) throws(ConfigError) -> SystemConfiguration {
         guard access(path, R_OK) == 0 else {
-            throw SystemConfigurationError(
+            throw ConfigError(
                 code: "unreadable", message: "cannot read the config: \(String(cString: strerror(errno)))", file: path, line: nil)
         }
         let text: String
         do {
             text = try ConfigFile.loadOrCreateDefault(at: path, logger: Logger(label: "rosettad.config"))
         } catch {
-            throw SystemConfigurationError(code: "unreadable", message: "\(error)", file: path, line: nil)
+            throw ConfigError(code: "unreadable", message: "\(error)", file: path, line: nil)
         }
         return try parse(text: text, file: path, environment: environment)
-    }
-}
-
-/// A system config that cannot be used, with the file and line (when known) and the reason.
-package struct SystemConfigurationError: Error, Sendable, CustomStringConvertible {
-    /// A stable code (the gateway's `ConfigError` codes, `unknown_group`, `unreadable`).
-    package var code: String
-    /// What is wrong.
-    package var message: String
-    /// The config file.
-    package var file: String
-    /// The 1-based line, when known.
-    package var line: Int?
-
-    /// `file:line: message`.
-    package var description: String {
-        if let line { return "\(file):\(line): \(message)" }
-        return "\(file): \(message)"
     }
 }
 

@@ -100,7 +100,7 @@ import TenantGateway
     @Test func readingAMissingFileIsAnErrorAndWritesNothing() throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/absent.yaml"
-        #expect(throws: SystemConfigurationError.self) { try SystemConfiguration.read(path: path, environment: [:]) }
+        #expect(throws: ConfigError.self) { try SystemConfiguration.read(path: path, environment: [:]) }
         #expect(access(path, F_OK) != 0)
     }
 

@@ -13,6 +13,7 @@ from typing import Iterator
 import pytest
 
 from fake_argo import ARGO_HOST, FakeArgo, LoopbackSSHD
+from harness import Daemon
 
 ARGO_USER = "alice"
 
@@ -39,6 +40,22 @@ DEFAULT_MODELS = {
     "claude-opus-4-8": {"provider": "argo", "upstream_model": "claudeopus48"},
     "gemini-2.5-pro": {"provider": "argo", "upstream_model": "gemini25pro"},
 }
+
+
+@pytest.fixture
+def start_argo_daemon(argo_env) -> Iterator:
+    """Starts user-mode daemons configured by `argo_config(**options)`; cleans them up after the test."""
+    started: list[Daemon] = []
+
+    def start(**options) -> Daemon:
+        argo, sshd = argo_env
+        daemon = Daemon(argo_config(argo, sshd, **options)).start()
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.cleanup()
 
 
 def argo_config(argo: FakeArgo, sshd: LoopbackSSHD, *, user: str = ARGO_USER, key: str = "client_key",

@@ -18,27 +18,13 @@ import httpx
 import openai
 import pytest
 
-from argo_fixtures import ARGO_USER, argo_config, argo_env, argo_tools_missing  # noqa: F401 (argo_env is a fixture)
+from argo_fixtures import (ARGO_USER, argo_config, argo_env, argo_tools_missing,  # noqa: F401 (fixtures)
+                           start_argo_daemon)
 from fake_argo import ARGO_HOST, NOTICE_USER, FakeArgo, LoopbackSSHD
 from harness import STREAM_FAILURES, Daemon, eventually
 
 if argo_tools_missing():
     pytest.skip("the Argo tunnel tests need openssl, ssh and /usr/sbin/sshd", allow_module_level=True)
-
-
-@pytest.fixture
-def start_argo_daemon(argo_env: tuple[FakeArgo, LoopbackSSHD]) -> Iterator:
-    started: list[Daemon] = []
-
-    def start(**options) -> Daemon:
-        argo, sshd = argo_env
-        daemon = Daemon(argo_config(argo, sshd, **options)).start()
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        daemon.cleanup()
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ import pytest
 
 from fake_argo import ARGO_HOST, FakeArgo, LoopbackSSHD
 from harness import STREAM_FAILURES, Daemon, eventually
-from argo_fixtures import ARGO_USER, argo_config, argo_env, argo_tools_missing  # noqa: F401 (argo_env is a fixture)
+from argo_fixtures import (ARGO_USER, argo_config, argo_env, argo_tools_missing,  # noqa: F401 (fixtures)
+                           start_argo_daemon)
 from test_argo import tunnel_status
 
 if argo_tools_missing():
@@ -36,21 +37,6 @@ def fake(argo_env) -> Iterator[FakeArgo]:
     yield argo
     argo.extra_models = []
     argo.models_failure = None
-
-
-@pytest.fixture
-def start_argo_daemon(argo_env) -> Iterator:
-    started: list[Daemon] = []
-
-    def start(**options) -> Daemon:
-        argo, sshd = argo_env
-        daemon = Daemon(argo_config(argo, sshd, **options)).start()
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        daemon.cleanup()
 
 
 @pytest.fixture(scope="module")

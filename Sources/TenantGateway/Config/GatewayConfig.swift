@@ -188,6 +188,14 @@ package struct ConfigError: Error, Sendable, CustomStringConvertible, Equatable 
     /// The 1-based line, when known.
     package var line: Int?
 
+    /// Creates an error for `file` (and `line`, when known).
+    package init(code: String, message: String, file: String, line: Int?) {
+        self.code = code
+        self.message = message
+        self.file = file
+        self.line = line
+    }
+
     /// `file:line: message`, the conventional compiler-style location prefix.
     package var description: String {
         if let line { return "\(file):\(line): \(message)" }
