@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BIN := .build/debug
 
-.PHONY: run test build setup-build setup-test unit-test conformance-test bench clean
+.PHONY: run test build completions setup-build setup-test unit-test conformance-test bench clean
 
 ## Build and start rosettad in user mode with the default config (~/.config/rosetta/config.yaml).
 run: setup-build
@@ -21,6 +21,18 @@ setup-test:
 
 build:
 	$(SWIFT) build --build-tests
+	$(MAKE) --no-print-directory completions
+
+## Shell completions for rosetta and rosettad (bash, zsh, fish) from the argument parser, into completions/.
+completions:
+	$(SWIFT) build --product rosetta
+	$(SWIFT) build --product rosettad
+	mkdir -p completions
+	for tool in rosetta rosettad; do \
+		$(BIN)/$$tool --generate-completion-script bash > completions/$$tool.bash && \
+		$(BIN)/$$tool --generate-completion-script zsh > completions/_$$tool && \
+		$(BIN)/$$tool --generate-completion-script fish > completions/$$tool.fish || exit 1; \
+	done
 
 unit-test:
 	$(SWIFT) test --skip-build

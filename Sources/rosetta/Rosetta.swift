@@ -9,13 +9,13 @@ struct Rosetta: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rosetta",
         abstract: "Your side of rosettad: tokens and status of your private LLM gateway.",
-        subcommands: [Token.self, Status.self, Models.self, Login.self, Logout.self, Tunnel.self, Enable.self, Disable.self]
+        subcommands: [Token.self, Status.self, Doctor.self, Models.self, Login.self, Logout.self, Tunnel.self, Enable.self, Disable.self]
     )
 }
 
 /// Options shared by subcommands that talk to the daemon.
 struct SocketOptions: ParsableArguments {
-    @Option(name: .long, help: "The gateway's Unix socket (default: ~/.local/run/rosetta.sock).")
+    @Option(name: .long, help: "The gateway's Unix socket (default: ~/.local/run/rosetta.sock).", completion: .file())
     var socket: String?
 
     var client: ControlClient {
@@ -43,18 +43,6 @@ extension Rosetta {
             print(token)
         }
     }
-
-    /// Shows the gateway's status.
-    struct Status: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show your gateway's status: where it listens and which models it serves.")
-
-        @OptionGroup var socketOptions: SocketOptions
-
-        func run() throws {
-            let answer = try call(socketOptions.client, method: "GET", path: "/rosetta/v1/status")
-            print(answer.text)
-        }
-    }
 }
 
 extension Rosetta {
@@ -70,7 +58,7 @@ extension Rosetta {
 
         @OptionGroup var socketOptions: SocketOptions
 
-        @Argument(help: "The provider to log in to (its name in the config; `alcf` means the only alcf provider).")
+        @Argument(help: "The provider to log in to (its name in the config; `alcf` means the only alcf provider).", completion: .list(["alcf"]))
         var provider: String = "alcf"
 
         func run() throws {
@@ -100,7 +88,7 @@ extension Rosetta {
 
         @OptionGroup var socketOptions: SocketOptions
 
-        @Argument(help: "The provider to log out of.")
+        @Argument(help: "The provider to log out of.", completion: .list(["alcf"]))
         var provider: String = "alcf"
 
         func run() throws {
@@ -315,7 +303,7 @@ enum InteractiveChild {
 
 /// Options for subcommands that talk to the system daemon's control socket.
 struct ControlSocketOptions: ParsableArguments {
-    @Option(name: .customLong("control-socket"), help: "The system daemon's control socket (default: /run/rosettad/control.sock).")
+    @Option(name: .customLong("control-socket"), help: "The system daemon's control socket (default: /run/rosettad/control.sock).", completion: .file())
     var controlSocket: String = SystemStatusTable.defaultControlSocket
 
     var client: ControlClient {

@@ -26,25 +26,27 @@ extension Rosettad {
         @Flag(name: .long, help: "Run one tenant for the invoking user (user mode).")
         var user = false
 
-        @Option(name: .long, help: "YAML config (default: ~/.config/rosetta/config.yaml; written with comments when absent).")
+        @Option(name: .long, help: "YAML config (default: ~/.config/rosetta/config.yaml; written with comments when absent).",
+                completion: .file(extensions: ["yaml", "yml"]))
         var config: String?
 
-        @Option(name: .long, help: "The Unix socket to listen on (default: ~/.local/run/rosetta.sock).")
+        @Option(name: .long, help: "The Unix socket to listen on (default: ~/.local/run/rosetta.sock).", completion: .file())
         var socket: String?
 
         @Option(name: .long, help: "The loopback TCP port (default: derived from the user name; see README).")
         var port: Int?
 
-        @Option(name: .customLong("state-dir"), help: "Directory for the token and the recorded port (default: ~/.local/state/rosetta; system mode: /var/lib/rosettad).")
+        @Option(name: .customLong("state-dir"), help: "Directory for the token and the recorded port (default: ~/.local/state/rosetta; system mode: /var/lib/rosettad).",
+                completion: .directory)
         var stateDirectory: String?
 
-        @Option(name: .customLong("control-socket"), help: "System mode: the control socket (default: /run/rosettad/control.sock).")
+        @Option(name: .customLong("control-socket"), help: "System mode: the control socket (default: /run/rosettad/control.sock).", completion: .file())
         var controlSocket: String?
 
         @Option(name: .customLong("pam-service"), help: "System mode: the PAM service asked on enable (default: rosettad).")
         var pamService: String = "rosettad"
 
-        @Option(name: .customLong("pam-dir"), help: "System mode: the PAM configuration directory (default: /etc/pam.d).")
+        @Option(name: .customLong("pam-dir"), help: "System mode: the PAM configuration directory (default: /etc/pam.d).", completion: .directory)
         var pamDirectory: String = "/etc/pam.d"
 
         func validate() throws {
@@ -87,7 +89,7 @@ extension Rosettad {
             commandName: "status",
             abstract: "Show the system daemon and its tenants: user, uid, socket, port, requests, errors, in flight, last used.")
 
-        @Option(name: .customLong("control-socket"), help: "The daemon's control socket (default: /run/rosettad/control.sock).")
+        @Option(name: .customLong("control-socket"), help: "The daemon's control socket (default: /run/rosettad/control.sock).", completion: .file())
         var controlSocket: String = SystemStatusTable.defaultControlSocket
 
         @Flag(name: .long, help: "Print the report as JSON.")

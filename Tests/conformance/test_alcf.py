@@ -135,7 +135,7 @@ def test_login_end_to_end_through_the_cli(daemon, globus, alcf):
     assert chat.body["model"] == "openai/gpt-oss-120b"
     assert chat.headers["authorization"] == f"Bearer {stored['token']['access_token']}"
 
-    cli_status = daemon.cli("status")
+    cli_status = daemon.cli("status", "--json")
     assert cli_status.returncode == 0 and '"expires_at"' in cli_status.stdout and "valid" in cli_status.stdout
     for secret in (stored["token"]["access_token"], stored["token"]["refresh_token"]):
         assert secret not in daemon.logs() and secret not in cli_status.stdout
