@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what building and testing rosettad needs on Debian/Ubuntu, skipping what is already there.
 #   scripts/setup.sh build   system libraries for the build (libcurl, PAM, systemd headers, pkg-config)
-#   scripts/setup.sh test    the above, plus openssh (server, client), openssl and a Python venv with the official client SDKs
+#   scripts/setup.sh test    the above, plus openssh (server, client), openssl, zsh and fish (completion checks)
+#                            and a Python venv with the official client SDKs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want=${1:-build}
 packages=(libcurl4-openssl-dev libpam0g-dev libsystemd-dev pkg-config)
 if [[ $want == test ]]; then
-    packages+=(openssh-server openssh-client openssl python3-venv systemd passwd util-linux procps)
+    packages+=(openssh-server openssh-client openssl python3-venv systemd passwd util-linux procps zsh fish)
 fi
 
 missing=()
