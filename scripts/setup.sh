@@ -28,7 +28,7 @@ if [[ $want == test ]]; then
         echo "setup: creating .venv"
         python3 -m venv .venv
     fi
-    if ! .venv/bin/python -c "import openai, anthropic, google.genai, httpx, pytest" 2>/dev/null; then
+    if ! .venv/bin/python -c "import openai, anthropic, google.genai, httpx, pytest, prometheus_client" 2>/dev/null; then
         echo "setup: installing the Python test clients into .venv"
         .venv/bin/python -m pip install -q --upgrade pip
         .venv/bin/python -m pip install -q -r Tests/conformance/requirements.txt

@@ -128,24 +128,28 @@ package actor GlobusGrant {
             let token = try GlobusToken.select(from: response, resourceServer: settings.resourceServer, scope: settings.scope, now: clock())
             machine.refreshSucceeded(token)
             refreshCount += 1
+            GatewayMetrics.process.grantRefreshed(failure: nil)
             lastTransientFailure = nil
             persist()
             logger.info("Globus token refreshed", metadata: ["globus.expires_at": "\(WallClock.iso8601(token.expiresAt))"])
             return .refreshed
         } catch let failure as GlobusAuthError where failure.kind == .refused {
             machine.refreshFailed(.refused(failure.code))
+            GatewayMetrics.process.grantRefreshed(failure: "refused")
             persist()
             logger.warning("Globus refused the refresh; a new login is needed", metadata: ["globus.error": "\(failure.code)"])
             return .refused
         } catch let failure as GlobusAuthError {
             machine.refreshFailed(.transient(failure.message))
             lastTransientFailure = (clock(), failure.message)
+            GatewayMetrics.process.grantRefreshed(failure: "transient")
             logger.warning("Globus token refresh failed; will retry", metadata: ["globus.error": "\(failure.code)"])
             return .transient(failure.message)
         } catch {
             let message = (error as? GlobusToken.ParseError)?.message ?? "the token response could not be read"
             machine.refreshFailed(.transient(message))
             lastTransientFailure = (clock(), message)
+            GatewayMetrics.process.grantRefreshed(failure: "transient")
             logger.warning("Globus token refresh answered without a usable token", metadata: ["globus.error": "\(message)"])
             return .transient(message)
         }

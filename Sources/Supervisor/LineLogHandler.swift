@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Logging
+import TenantGateway
 
 /// A swift-log handler that writes one line per message to standard error, rendering metadata only when a message is logged.
 ///
@@ -65,9 +66,19 @@ package struct LineLogHandler: LogHandler {
 
 /// Process-wide logging set-up for the daemon.
 package enum RosettaLogging {
-    /// Installs `LineLogHandler` for every logger, at the level named by `ROSETTAD_LOG_LEVEL` (default `info`).
+    /// Installs the handler for every logger, at the level named by `ROSETTAD_LOG_LEVEL` (default `info`):
+    /// `JournalLogHandler` under systemd's journal (or with `ROSETTAD_LOG=journal`), else `LineLogHandler`.
+    ///
+    /// `ROSETTAD_JOURNAL_SOCKET` names another journal socket (for tests). Metrics are bootstrapped here too,
+    /// so that every recording point has its backend before the first request.
     package static func bootstrap(environment: [String: String]) {
         let level = environment["ROSETTAD_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
-        LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: level) }
+        RosettaMetricsSystem.bootstrap()
+        let destination = LogDestination.choose(environment: environment, standardError: LogDestination.standardErrorIdentity())
+        if destination == .journal, let socket = JournalSocket(path: environment["ROSETTAD_JOURNAL_SOCKET"] ?? JournalSocket.defaultPath) {
+            LoggingSystem.bootstrap { label in JournalLogHandler(label: label, level: level, socket: socket) }
+        } else {
+            LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: level) }
+        }
     }
 }

@@ -118,6 +118,16 @@ actor SystemDaemon {
         return "serving \(serving) tenant\(serving == 1 ? "" : "s")" + (failed > 0 ? ", \(failed) failed" : "")
     }
 
+    /// Tenants enabled, and of those the ones serving a request now or in the last five minutes (for `/metrics`).
+    func tenantCounts() -> (enabled: Int, active: Int) {
+        let recent = Int(time(nil)) - 300
+        let active = entries.values.filter { entry in
+            let statistics = entry.statistics.json
+            return (statistics["in_flight"]?.intValue ?? 0) > 0 || (statistics["last_used"]?.intValue ?? .min) >= recent
+        }
+        return (entries.count, active.count)
+    }
+
     /// Every tenant's entry, for a reload to rebuild their handlers.
     var servingHandlers: [ReloadableHandler] { entries.values.compactMap(\.handler) }
 
@@ -281,7 +291,7 @@ actor SystemDaemon {
             identity: identity, config: config, tenant: tenant, token: token, stateDirectory: directory,
             runtimeBase: options.tenantRuntimeBase, upstream: upstream, logger: tenantLogger)
         let server = HTTPFrontServer(
-            listeners: [unix, tcp], handler: CountingHandler(inner: wiring.handler, statistics: entry.statistics), logger: tenantLogger)
+            listeners: [unix, tcp], handler: CountingHandler(inner: wiring.served, statistics: entry.statistics), logger: tenantLogger)
         await tenant.transition(to: .serving(since: Int(time(nil))))
         entry.tenant = tenant
         entry.server = server
@@ -348,6 +358,11 @@ struct SystemControlHandler: GatewayRequestHandler {
             do { result = .success(try await daemon.enable(uid: uid)) } catch { result = .failure(error) }
         case (.POST, "/rosetta/v1/disable"):
             do { result = .success(try await daemon.disable(uid: uid)) } catch { result = .failure(error) }
+        case (.GET, "/metrics"):
+            let counts = await daemon.tenantCounts()
+            GatewayMetrics.process.tenants(enabled: counts.enabled, active: counts.active)
+            await ObservedHandler<SystemControlHandler>.writeMetrics(to: writer)
+            return
         case (.GET, "/rosetta/v1/tenants"), (.GET, "/rosetta/v1/status"):
             do { result = .success(try await daemon.statusReport(forPeer: uid)) } catch { result = .failure(error) }
         default:

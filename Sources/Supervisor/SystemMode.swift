@@ -69,6 +69,10 @@ package enum SystemMode {
                 services.append(.init(service: SystemdWatchdogService(interval: interval, daemon: daemon, notifier: notifier)))
             }
             services.append(.init(service: SystemReloadService(signals: hangups, daemon: daemon, environment: environment)))
+            if let scrape = MetricsScrapeService.forConfig(configuration.gateway, logger: logger, beforeScrape: {
+                let counts = await daemon.tenantCounts()
+                GatewayMetrics.process.tenants(enabled: counts.enabled, active: counts.active)
+            }) { services.append(scrape) }
             services.append(.init(service: SystemDaemonService(daemon: daemon, control: server, notifier: notifier)))
             let group = ServiceGroup(configuration: .init(
                 services: services,

@@ -16,6 +16,8 @@ struct TenantWiring: Sendable {
     let argo: ArgoTunnels
     /// The tenant's request handler; a config reload swaps the handler it serves new requests with.
     let handler: ReloadableHandler
+    /// The handler the fronts serve: `handler` observed for metrics and the request log (`requests.log` in the state directory).
+    let served: ObservedHandler<ReloadableHandler>
 
     /// Builds the wiring: grants keep their files in `stateDirectory`, tunnels their sockets in `tunnelDirectory`.
     ///
@@ -25,7 +27,7 @@ struct TenantWiring: Sendable {
     init(
         config shared: GatewayConfig, tailor: @escaping @Sendable (GatewayConfig) -> GatewayConfig = { $0 },
         tenant: Tenant, token: TenantTokenStore, stateDirectory: String, tunnelDirectory: String,
-        spawnIdentity: SSHSpawnIdentity?, upstream: UpstreamHTTPClient, logger: Logger
+        spawnIdentity: SSHSpawnIdentity?, upstream: UpstreamHTTPClient, logger: Logger, servesMetrics: Bool = false
     ) {
         let config = tailor(shared)
         self.config = config
@@ -42,6 +44,14 @@ struct TenantWiring: Sendable {
                 config: tailor(shared), upstream: upstream, token: token, control: hub, logger: logger,
                 extraProviders: providers, controlExtensions: controlExtensions)
         }
+        let observability = config.observability
+        served = ObservedHandler(
+            inner: handler,
+            requestLog: observability.requestLog.enabled
+                ? RequestLog(directory: stateDirectory, settings: observability.requestLog, logger: logger) : nil,
+            metrics: GatewayMetrics(tenant: observability.metrics.perTenantLabels ? tenant.userName : nil),
+            servesMetrics: servesMetrics,
+            secrets: { [token.token] + config.providers.compactMap(\.apiKey) }, logger: logger)
     }
 
     /// The wiring of a system-mode tenant: the account's upstream identity, ssh run as the account, and the

@@ -99,7 +99,7 @@ package enum UserMode {
         // User mode: ssh runs as the invoking user, the tunnels' sockets live in the state directory.
         let wiring = TenantWiring(
             config: prepared.config, tenant: tenant, token: prepared.token, stateDirectory: prepared.stateDirectory,
-            tunnelDirectory: prepared.stateDirectory, spawnIdentity: nil, upstream: upstream, logger: logger)
+            tunnelDirectory: prepared.stateDirectory, spawnIdentity: nil, upstream: upstream, logger: logger, servesMetrics: true)
         let limits = prepared.config.limits
 
         let unixListener: HTTPFrontListener
@@ -120,10 +120,10 @@ package enum UserMode {
         await tenant.setEndpoints(socketPath: prepared.socketPath, port: port)
 
         printListening(prepared, port: port)
-        let server = HTTPFrontServer(listeners: [unixListener, tcpListener], handler: wiring.handler, logger: logger)
+        let server = HTTPFrontServer(listeners: [unixListener, tcpListener], handler: wiring.served, logger: logger)
         let service = TenantService(tenant: tenant, server: server, wiring: wiring, grace: prepared.config.shutdownGrace, logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: service)],
+            services: [.init(service: service)] + [MetricsScrapeService.forConfig(prepared.config, logger: logger)].compactMap { $0 },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

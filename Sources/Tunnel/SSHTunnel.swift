@@ -27,7 +27,7 @@ package actor SSHTunnel: UpstreamSocketSource {
 
     /// The configuration.
     package let configuration: SSHTunnelConfiguration
-    private var machine: TunnelStateMachine
+    private var machine: TunnelStateMachine { didSet { GatewayMetrics.process.tunnelStateChanged(from: oldValue.state.name, to: machine.state.name) } }
     private let logger: Logger
     private let jitter: @Sendable () -> Double
     private var waiters: [Int: (deadline: ContinuousClock.Instant, awaited: Int, continuation: CheckedContinuation<TunnelAdmission, Never>)] = [:]
@@ -45,6 +45,7 @@ package actor SSHTunnel: UpstreamSocketSource {
     package init(configuration: SSHTunnelConfiguration, logger: Logger, jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
         self.configuration = configuration
         self.machine = TunnelStateMachine(policy: configuration.policy)
+        GatewayMetrics.process.tunnelStateChanged(from: nil, to: machine.state.name)
         var logger = logger
         logger[metadataKey: "tunnel.destination"] = "\(configuration.destination)"
         self.logger = logger
@@ -230,6 +231,7 @@ package actor SSHTunnel: UpstreamSocketSource {
             let id = nextAttemptID
             nextAttemptID += 1
             attemptsStarted += 1
+            if attemptsStarted > 1 { GatewayMetrics.process.tunnelRestarted() }
             currentAttempt = (id, continuation)
             startContinuation.yield(Attempt(id: id, stop: stop))
         case .stopSSH:

@@ -116,6 +116,8 @@ package struct GatewayConfig: Sendable, Equatable {
     package var upstreamConcurrency = UpstreamConcurrencyLimits()
     /// System mode: login name → lab user name (`identities:`); an account not listed uses its login name.
     package var identities: [String: String] = [:]
+    /// The request log's and the metrics' settings (`request_log:`, `metrics:`); see docs/observability.md.
+    package var observability = ObservabilityConfig()
 
     /// Creates a configuration.
     package init(
@@ -235,7 +237,8 @@ struct ConfigReader {
         var config = GatewayConfig()
         guard let root else { return config }
         let top = try mapping(root, "the top level")
-        try rejectUnknownKeys(top, allowed: ["providers", "models", "limits", "upstream", "shutdown_grace_seconds", "transforms", "identities"], in: "the top level")
+        try rejectUnknownKeys(top, allowed: ["providers", "models", "limits", "upstream", "shutdown_grace_seconds", "transforms", "identities", "request_log", "metrics"], in: "the top level")
+        config.observability = try readObservability(top)
         if let providers = value(top, "providers") {
             for (key, node) in try mapping(providers, "providers") {
                 config.providers.append(try readProvider(name: try string(key), node))

@@ -60,6 +60,7 @@ extension GatewayHandler {
         var logger = logger
         logger[metadataKey: "model"] = "\(route.model.alias)"
         logger[metadataKey: "upstream"] = "\(provider.name)"
+        RequestObservation.current?.noteRoute(model: route.model.alias, provider: provider.name)
         object["model"] = .string(route.model.upstreamModel)
         let upstreamRequest = try await provider.embeddingsRequest(body: JSON.object(object).bytes, route: route)
         let response: UpstreamResponse

@@ -59,6 +59,7 @@ package struct GatewayHandler: GatewayRequestHandler {
             if request.origin == .loopbackTCP { try authenticate(request) }
             try await route(request, writer: writer, logger: logger)
         } catch {
+            RequestObservation.current?.noteFailure(error)
             logger.info("request failed", metadata: [
                 "error.code": "\(error.code)", "http.status": "\(error.status)", "http.path": "\(request.path)",
             ])
@@ -239,6 +240,7 @@ package struct GatewayHandler: GatewayRequestHandler {
         var logger = logger
         logger[metadataKey: "model"] = "\(route.model.alias)"
         logger[metadataKey: "upstream"] = "\(provider.name)"
+        RequestObservation.current?.noteRoute(model: route.model.alias, provider: provider.name)
         try CapabilityCheck.requireCapabilities(of: body, model: route.model)
         let dialectRouting = provider as? any ClientDialectRouting
         let upstreamDialect = dialectRouting?.dialect(for: route, client: client) ?? provider.dialect(for: route)
@@ -369,10 +371,12 @@ package struct GatewayHandler: GatewayRequestHandler {
                 if !tail.isEmpty { try await writer.writeChunk(tail) }
             } catch let failure as GatewayError {
                 logger.warning("upstream stream failed", metadata: ["error.code": "\(failure.code)"])
+                RequestObservation.current?.noteFailure(failure)
                 try await writer.writeChunk(framed(translator.errorEvent(for: failure)))
             } catch let failure as UpstreamError {
                 let error = Self.transportError(failure, provider: "upstream")
                 logger.warning("upstream stream broke off", metadata: ["error.code": "\(error.code)"])
+                RequestObservation.current?.noteFailure(error)
                 try await writer.writeChunk(framed(translator.errorEvent(for: error)))
             }
             if framer != nil, let closing = framer?.finish() { try await writer.writeChunk(closing) }
