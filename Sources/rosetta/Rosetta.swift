@@ -9,7 +9,7 @@ struct Rosetta: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rosetta",
         abstract: "Your side of rosettad: tokens and status of your private LLM gateway.",
-        subcommands: [Token.self, Status.self, Models.self, Login.self, Logout.self, Tunnel.self, Enable.self, Disable.self]
+        subcommands: [Token.self, Status.self, Models.self, Env.self, Setup.self, Login.self, Logout.self, Tunnel.self, Enable.self, Disable.self]
     )
 }
 
