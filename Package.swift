@@ -88,9 +88,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .target(
+            name: "ClientSetup",
+            dependencies: ["TenantGateway", .product(name: "Yams", package: "Yams")]
+        ),
         .executableTarget(
             name: "rosetta",
             dependencies: [
+                "ClientSetup",
                 "Supervisor",
                 "TenantGateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -126,6 +131,11 @@ let package = Package(
         .testTarget(
             name: "TunnelTests",
             dependencies: ["Tunnel", "TenantGateway"]
+        ),
+        .testTarget(
+            name: "ClientSetupTests",
+            dependencies: ["ClientSetup", "TenantGateway"],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "SupervisorTests",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClientSetup
 import Foundation
 import Supervisor
 import TenantGateway
@@ -30,10 +31,10 @@ extension Rosetta {
         var json = false
 
         func run() throws {
-            let facts = DoctorProbe(options: probeOptions, environment: ProcessInfo.processInfo.environment).gather(probePort: true)
-            // The client-file checks (`rosetta setup`'s clients pointing at this gateway) join here as
-            // `clientChecks:` once the ClientSetup module is merged.
-            let report = DoctorReport(facts: facts)
+            let environment = ProcessInfo.processInfo.environment
+            let facts = DoctorProbe(options: probeOptions, environment: environment).gather(probePort: true)
+            let home = UserIdentity.current(environment: environment).home
+            let report = DoctorReport(facts: facts, clientChecks: [Self.clientFiles(home: home, port: facts.port)])
             if json {
                 let results: [JSON] = report.results.map { result in
                     ["subject": .string(result.subject), "outcome": .string(result.outcome.rawValue),
@@ -44,6 +45,30 @@ extension Rosetta {
                 print(report.render(ascii: ascii || isatty(STDOUT_FILENO) == 0))
             }
             if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
+        }
+
+        /// The last check: each client set up with `rosetta setup` still points at this gateway (clients never set up are not listed).
+        static func clientFiles(home: String, port: Int?) -> DoctorCheck {
+            let results: [DoctorResult]
+            if let port {
+                results = ClientCatalog.withConfigFiles.compactMap { profile in
+                    let path = profile.configPath(home: home) ?? profile.name
+                    let subject = "\(profile.displayName) config"
+                    switch profile.check(home: home, endpoint: ClientEndpoint(port: port)) {
+                    case .ok:
+                        return DoctorResult(subject, .ok, "\(path) points at this gateway")
+                    case .notConfigured:
+                        return nil
+                    case .pointsElsewhere(let found):
+                        return DoctorResult(subject, .fail, "\(path) does not point at this gateway: \(found)", fix: profile.fixCommand)
+                    case .unreadable(let reason):
+                        return DoctorResult(subject, .warn, "\(path) cannot be read: \(reason)", fix: profile.fixCommand)
+                    }
+                }
+            } else {
+                results = []
+            }
+            return DoctorCheck(name: "client configs", requirement: .daemon) { _ in results }
         }
     }
 }

@@ -8,8 +8,8 @@ import TenantGateway
 struct Rosetta: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rosetta",
-        abstract: "Your side of rosettad: tokens and status of your private LLM gateway.",
-        subcommands: [Token.self, Status.self, Doctor.self, Models.self, Log.self, Login.self, Logout.self, Tunnel.self, Enable.self, Disable.self]
+        abstract: "Your side of rosettad: your private LLM gateway's token, status, clients, logs, logins and tunnels.",
+        subcommands: [Token.self, Status.self, Doctor.self, Models.self, Env.self, Setup.self, Log.self, Login.self, Logout.self, Tunnel.self, Enable.self, Disable.self]
     )
 }
 
