@@ -34,7 +34,9 @@ package struct ArgoTunnels: Sendable {
                 configuration.spawnIdentity = spawnIdentity
                 var tunnelLogger = logger
                 tunnelLogger[metadataKey: "provider"] = "\(provider.name)"
-                tunnel = SSHTunnel(configuration: configuration, logger: tunnelLogger)
+                tunnel = SSHTunnel(
+                    configuration: configuration, logger: tunnelLogger,
+                    readinessCheck: modelLister.map { Self.tlsReadinessCheck(baseURL: provider.baseURL, caFile: provider.caFile, http: $0) })
                 tunnels[provider.name] = tunnel
             }
             providers[provider.name] = ArgoProvider(
@@ -42,6 +44,23 @@ package struct ArgoTunnels: Sendable {
         }
         self.tunnels = tunnels
         self.providers = providers
+    }
+
+    /// The tunnel's readiness check: an HTTPS request to `base_url` through the forwarded socket, so the TLS
+    /// handshake names Argo's host and verifies its certificate (with `ca_file` when set). Any HTTP status means the
+    /// far end is Argo; a transport failure (a certificate for another name, no TLS at all) says why not.
+    static func tlsReadinessCheck(baseURL: String, caFile: String?, http: UpstreamHTTPClient) -> SSHTunnel.ReadinessCheck {
+        { socketPath in
+            let request = UpstreamRequest(
+                url: baseURL, method: "GET", headers: [("accept", "*/*")], connectTimeout: .seconds(5),
+                idleTimeout: .seconds(5), totalTimeout: .seconds(10), unixSocketPath: socketPath, caFile: caFile)
+            do throws(UpstreamError) {
+                _ = try await http.execute(request)
+                return nil
+            } catch {
+                return error.message
+            }
+        }
     }
 
     /// A provider name as one path component: letters, digits, `-` and `_` kept, anything else `_`.

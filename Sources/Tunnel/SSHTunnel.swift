@@ -30,6 +30,7 @@ package actor SSHTunnel: UpstreamSocketSource {
     private var machine: TunnelStateMachine { didSet { GatewayMetrics.process.tunnelStateChanged(from: oldValue.state.name, to: machine.state.name) } }
     private let logger: Logger
     private let jitter: @Sendable () -> Double
+    private let readinessCheck: ReadinessCheck?
     private var waiters: [Int: (deadline: ContinuousClock.Instant, awaited: Int, continuation: CheckedContinuation<TunnelAdmission, Never>)] = [:]
     private var nextWaiterID = 0
     private var nextAttemptID = 0
@@ -38,12 +39,26 @@ package actor SSHTunnel: UpstreamSocketSource {
     private var mode: Mode = .standalone
     private var upSince: ContinuousClock.Instant?
     private var attemptsStarted = 0
+    /// The readiness failure that ended an attempt (its ssh exit is then reported as this failure).
+    private var readinessFailure: (attempt: Int, failure: TunnelFailure)?
     private let starts: AsyncStream<Attempt>
     private let startContinuation: AsyncStream<Attempt>.Continuation
 
     /// Creates the tunnel in `idle`; `jitter` returns values in [0, 1) (injectable for tests).
-    package init(configuration: SSHTunnelConfiguration, logger: Logger, jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+    /// Checks the far end once the forwarded socket accepts: `nil` when a TLS handshake naming the upstream's host
+    /// succeeded through `socketPath`, otherwise why it did not.
+    package typealias ReadinessCheck = @Sendable (_ socketPath: String) async -> String?
+
+    /// How many readiness checks in a row may fail before the attempt counts as a refused forward.
+    static let readinessChecksBeforeFailing = 3
+
+    /// Creates the tunnel; with `readinessCheck`, "up" also needs that check to pass, not just the socket to accept.
+    package init(
+        configuration: SSHTunnelConfiguration, logger: Logger, readinessCheck: ReadinessCheck? = nil,
+        jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
+    ) {
         self.configuration = configuration
+        self.readinessCheck = readinessCheck
         self.machine = TunnelStateMachine(policy: configuration.policy)
         GatewayMetrics.process.tunnelStateChanged(from: nil, to: machine.state.name)
         var logger = logger
@@ -258,7 +273,10 @@ package actor SSHTunnel: UpstreamSocketSource {
                     onStart: { pid in await self.started(attempt: attempt.id, pid: pid) })
             }
             group.addTask {
-                await self.probeUntilReady(attempt: attempt.id)
+                if let refused = await self.probeUntilReady(attempt: attempt.id) {
+                    // The far end is not the upstream: stop ssh; its exit then reports this failure.
+                    await self.refuseReadiness(refused, attempt: attempt)
+                }
                 return nil
             }
             var exit = SSHExit(code: nil, stderr: "")
@@ -270,7 +288,16 @@ package actor SSHTunnel: UpstreamSocketSource {
             }
             return exit
         }
-        ended(attempt: attempt.id, failure: TunnelFailure.fromExit(code: exit.code, stderr: exit.stderr))
+        let failure = readinessFailure.flatMap { $0.attempt == attempt.id ? $0.failure : nil }
+            ?? TunnelFailure.fromExit(code: exit.code, stderr: exit.stderr)
+        readinessFailure = nil
+        ended(attempt: attempt.id, failure: failure)
+    }
+
+    private func refuseReadiness(_ failure: TunnelFailure, attempt: Attempt) {
+        guard let current = currentAttempt, current.id == attempt.id else { return }
+        readinessFailure = (attempt.id, failure)
+        current.stop.finish()
     }
 
     /// Adds the forward to the running ControlMaster, then watches it until stopped or the master ends.
@@ -284,7 +311,13 @@ package actor SSHTunnel: UpstreamSocketSource {
             ended(attempt: attempt.id, failure: TunnelFailure.fromExit(code: forward.code, stderr: forward.stderr))
             return
         }
-        await probeUntilReady(attempt: attempt.id)
+        if let refused = await probeUntilReady(attempt: attempt.id) {
+            _ = await SSHProcess.runToCompletion(
+                executable: configuration.sshExecutable, arguments: configuration.controlArguments("cancel"),
+                identity: configuration.spawnIdentity, timeout: .seconds(5))
+            ended(attempt: attempt.id, failure: refused)
+            return
+        }
         // Watch the master while the attempt is current: a stop ends the watch, a dead master is a failure.
         let failure: TunnelFailure? = await withTaskGroup(of: TunnelFailure?.self, returning: TunnelFailure?.self) { group in
             group.addTask {
@@ -323,18 +356,34 @@ package actor SSHTunnel: UpstreamSocketSource {
         currentPID = pid
     }
 
-    /// Polls the forwarded socket every 50 ms until it accepts or the attempt is no longer current.
-    private func probeUntilReady(attempt: Int) async {
+    /// Polls the forwarded socket every 50 ms until it accepts and the readiness check passes, or the attempt is
+    /// no longer current; returns a failure when the check keeps failing (the forward reaches something else).
+    private func probeUntilReady(attempt: Int) async -> TunnelFailure? {
+        var failedChecks = 0
         while !Task.isCancelled {
-            guard currentAttempt?.id == attempt, case .connecting = machine.state else { return }
+            guard currentAttempt?.id == attempt, case .connecting = machine.state else { return nil }
             if UnixSocketProbe.accepts(configuration.socketPath) {
+                if let readinessCheck, let problem = await readinessCheck(configuration.socketPath) {
+                    failedChecks += 1
+                    logger.info("the forwarded socket accepts but the TLS check failed", metadata: [
+                        "attempt": "\(attempt)", "check": "\(failedChecks)", "reason": "\(problem)"])
+                    if failedChecks >= Self.readinessChecksBeforeFailing {
+                        return TunnelFailure(
+                            kind: .forwardRefused, exitCode: nil,
+                            detail: "the tunnel's socket accepts, but a TLS handshake with \(configuration.forwardHost) through it failed: \(problem)")
+                    }
+                    try? await Task.sleep(for: .milliseconds(200))
+                    continue
+                }
+                guard currentAttempt?.id == attempt, case .connecting = machine.state else { return nil }
                 machine.connected(now: .now)
                 logger.notice("tunnel up", metadata: ["attempt": "\(attempt)", "mode": "\(mode.rawValue)"])
                 resolveWaiters(now: .now)
-                return
+                return nil
             }
             try? await Task.sleep(for: .milliseconds(50))
         }
+        return nil
     }
 
     private func ended(attempt: Int, failure: TunnelFailure) {

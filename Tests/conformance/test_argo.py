@@ -20,7 +20,7 @@ import pytest
 
 from argo_fixtures import (ARGO_USER, argo_config, argo_env, argo_tools_missing,  # noqa: F401 (fixtures)
                            start_argo_daemon)
-from fake_argo import ARGO_HOST, NOTICE_USER, FakeArgo, LoopbackSSHD
+from fake_argo import ARGO_HOST, NOTICE_USER, FakeArgo, LoopbackSSHD, make_test_pki
 from harness import STREAM_FAILURES, Daemon, eventually
 
 if argo_tools_missing():
@@ -206,6 +206,20 @@ def test_argo_unknown_host_key_is_a_host_key_failure(start_argo_daemon):
     assert response.status_code == 503
     assert "host_key" in response.json()["error"]["message"]
     assert tunnel_status(daemon)["last_failure"]["class"] == "host_key"
+
+
+def test_argo_tunnel_to_a_host_without_argos_certificate_is_never_up(start_argo_daemon, tmp_path):
+    # The forward reaches the fake Argo, but the daemon trusts another CA: the socket accepts, the TLS handshake
+    # naming Argo's host fails, so the tunnel is not "up" and the request's error says why.
+    other_ca = make_test_pki(tmp_path / "other-pki")[0]
+    daemon = start_argo_daemon(provider={"ca_file": str(other_ca)})
+    with daemon.http() as client:
+        response = client.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 503, response.text
+    status = tunnel_status(daemon)
+    assert status["state"] != "up", status
+    assert status["last_failure"]["class"] == "forward_refused", status
+    assert "TLS handshake with" in status["last_failure"]["detail"], status
 
 
 def test_argo_unregistered_user_notice_becomes_403(start_argo_daemon):
