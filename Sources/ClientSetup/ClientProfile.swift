@@ -119,7 +119,7 @@ package enum ClientCatalog {
     /// Every client, in the order `rosetta env --help` lists them.
     package static let all: [any ClientProfile] = [
         ClaudeCodeClient(), CodexClient(), OpenCodeClient(), AiderClient(), GeminiCLIClient(), HermesClient(),
-        OpenAISDKClient(), AnthropicSDKClient(), GoogleSDKClient(),
+        SDKClient.openAI, SDKClient.anthropic, SDKClient.googleGenAI,
     ]
 
     /// The client with this name (also accepting a few aliases such as `claude-code`, `gemini-cli`).

@@ -149,71 +149,45 @@ package struct GeminiCLIClient: ClientProfile {
     }
 }
 
-/// Scripts using the official OpenAI SDK: `OPENAI_BASE_URL` (with `/v1`) and `OPENAI_API_KEY`.
-package struct OpenAISDKClient: ClientProfile {
-    /// Creates the profile.
-    package init() {}
-    package var name: String { "openai" }
-    package var displayName: String { "OpenAI SDK" }
+/// Scripts using an official SDK: no config file, only a base-URL and a key variable in the environment.
+package struct SDKClient: ClientProfile {
+    /// The OpenAI SDK: `OPENAI_BASE_URL` (with `/v1`) and `OPENAI_API_KEY`.
+    package static let openAI = SDKClient(
+        name: "openai", displayName: "OpenAI SDK", baseURLVariable: "OPENAI_BASE_URL", keyVariable: "OPENAI_API_KEY",
+        baseURLIncludesV1: true, preferring: ["gpt"])
+    /// The Anthropic SDK: `ANTHROPIC_BASE_URL` (without `/v1`) and `ANTHROPIC_API_KEY`.
+    package static let anthropic = SDKClient(
+        name: "anthropic", displayName: "Anthropic SDK", baseURLVariable: "ANTHROPIC_BASE_URL", keyVariable: "ANTHROPIC_API_KEY",
+        baseURLIncludesV1: false, preferring: ["claude"])
+    /// Google's `google-genai` SDK: `GOOGLE_GEMINI_BASE_URL` (without `/v1beta`) and `GEMINI_API_KEY`.
+    package static let googleGenAI = SDKClient(
+        name: "google-genai", displayName: "Google GenAI SDK", baseURLVariable: "GOOGLE_GEMINI_BASE_URL", keyVariable: "GEMINI_API_KEY",
+        baseURLIncludesV1: false, preferring: ["gemini"])
+
+    package let name: String
+    package let displayName: String
+    /// The variable the SDK reads its base URL from.
+    let baseURLVariable: String
+    /// The variable the SDK reads its key from.
+    let keyVariable: String
+    /// Whether the SDK's base URL ends in `/v1` (OpenAI) or is the bare origin.
+    let baseURLIncludesV1: Bool
+    /// Model-name prefixes the SDK's vendor serves, most preferred first.
+    let preferring: [String]
+
     package var configRelativePath: String? { nil }
 
     package func environment(context: ClientSetupContext, token: String, currentEnvironment: [String: String]) -> [(name: String, value: String)] {
-        [("OPENAI_BASE_URL", context.endpoint.openAIBase), ("OPENAI_API_KEY", token)]
+        [(baseURLVariable, baseURLIncludesV1 ? context.endpoint.openAIBase : context.endpoint.origin), (keyVariable, token)]
     }
 
     package func merge(existing: String?, context: ClientSetupContext) throws(ClientSetupError) -> String {
-        throw ClientSetupError(code: "env_only", message: "the OpenAI SDK has no config file; use eval \"$(rosetta env openai)\"")
+        throw ClientSetupError(code: "env_only", message: "the \(displayName) has no config file; use eval \"$(rosetta env \(name))\"")
     }
 
     package func inspect(_ text: String, endpoint: ClientEndpoint) -> ClientConfigCheck { .notConfigured }
 
     package func preferredModel(among models: [String]) -> String? {
-        ModelPreference.first(among: models, preferring: ["gpt"])
-    }
-}
-
-/// Scripts using the official Anthropic SDK: `ANTHROPIC_BASE_URL` (without `/v1`) and `ANTHROPIC_API_KEY`.
-package struct AnthropicSDKClient: ClientProfile {
-    /// Creates the profile.
-    package init() {}
-    package var name: String { "anthropic" }
-    package var displayName: String { "Anthropic SDK" }
-    package var configRelativePath: String? { nil }
-
-    package func environment(context: ClientSetupContext, token: String, currentEnvironment: [String: String]) -> [(name: String, value: String)] {
-        [("ANTHROPIC_BASE_URL", context.endpoint.origin), ("ANTHROPIC_API_KEY", token)]
-    }
-
-    package func merge(existing: String?, context: ClientSetupContext) throws(ClientSetupError) -> String {
-        throw ClientSetupError(code: "env_only", message: "the Anthropic SDK has no config file; use eval \"$(rosetta env anthropic)\"")
-    }
-
-    package func inspect(_ text: String, endpoint: ClientEndpoint) -> ClientConfigCheck { .notConfigured }
-
-    package func preferredModel(among models: [String]) -> String? {
-        ModelPreference.first(among: models, preferring: ["claude"])
-    }
-}
-
-/// Scripts using Google's `google-genai` SDK: `GOOGLE_GEMINI_BASE_URL` (without `/v1beta`) and `GEMINI_API_KEY`.
-package struct GoogleSDKClient: ClientProfile {
-    /// Creates the profile.
-    package init() {}
-    package var name: String { "google-genai" }
-    package var displayName: String { "Google GenAI SDK" }
-    package var configRelativePath: String? { nil }
-
-    package func environment(context: ClientSetupContext, token: String, currentEnvironment: [String: String]) -> [(name: String, value: String)] {
-        [("GOOGLE_GEMINI_BASE_URL", context.endpoint.origin), ("GEMINI_API_KEY", token)]
-    }
-
-    package func merge(existing: String?, context: ClientSetupContext) throws(ClientSetupError) -> String {
-        throw ClientSetupError(code: "env_only", message: "the google-genai SDK has no config file; use eval \"$(rosetta env google-genai)\"")
-    }
-
-    package func inspect(_ text: String, endpoint: ClientEndpoint) -> ClientConfigCheck { .notConfigured }
-
-    package func preferredModel(among models: [String]) -> String? {
-        ModelPreference.first(among: models, preferring: ["gemini"])
+        ModelPreference.first(among: models, preferring: preferring)
     }
 }

@@ -181,9 +181,9 @@ struct ClientWriterTests {
         func exports(_ profile: any ClientProfile, _ current: [String: String] = [:]) -> [String: String] {
             Dictionary(uniqueKeysWithValues: profile.environment(context: context, token: "t'ok", currentEnvironment: current).map { ($0.name, $0.value) })
         }
-        #expect(exports(OpenAISDKClient()) == ["OPENAI_BASE_URL": "http://127.0.0.1:21987/v1", "OPENAI_API_KEY": "t'ok"])
-        #expect(exports(AnthropicSDKClient()) == ["ANTHROPIC_BASE_URL": "http://127.0.0.1:21987", "ANTHROPIC_API_KEY": "t'ok"])
-        #expect(exports(GoogleSDKClient()) == ["GOOGLE_GEMINI_BASE_URL": "http://127.0.0.1:21987", "GEMINI_API_KEY": "t'ok"])
+        #expect(exports(SDKClient.openAI) == ["OPENAI_BASE_URL": "http://127.0.0.1:21987/v1", "OPENAI_API_KEY": "t'ok"])
+        #expect(exports(SDKClient.anthropic) == ["ANTHROPIC_BASE_URL": "http://127.0.0.1:21987", "ANTHROPIC_API_KEY": "t'ok"])
+        #expect(exports(SDKClient.googleGenAI) == ["GOOGLE_GEMINI_BASE_URL": "http://127.0.0.1:21987", "GEMINI_API_KEY": "t'ok"])
         #expect(exports(ClaudeCodeClient(), ["NO_PROXY": "a.example"])["NO_PROXY"] == "a.example,localhost,127.0.0.1")
         #expect(exports(AiderClient())["AIDER_MODEL"] == "openai/claude-sonnet")
         #expect(exports(GeminiCLIClient())["GOOGLE_GEMINI_BASE_URL"] == "http://127.0.0.1:21987")
@@ -199,7 +199,7 @@ struct ClientWriterTests {
         #expect(ClaudeCodeClient().preferredModel(among: models) == "claude-sonnet-4-5")
         #expect(CodexClient().preferredModel(among: models) == "gpt-5-codex")
         #expect(GeminiCLIClient().preferredModel(among: models) == "gemini-2.5-pro")
-        #expect(OpenAISDKClient().preferredModel(among: models) == "gpt-4o")
+        #expect(SDKClient.openAI.preferredModel(among: models) == "gpt-4o")
         #expect(ClaudeCodeClient().preferredModel(among: ["llama"]) == "llama")
         #expect(ClientCatalog.named("claude-code")?.name == "claude")
         #expect(ClientCatalog.named("nope") == nil)

@@ -88,7 +88,7 @@ struct ConfigFilesTests {
             return
         }
         #expect(reason.contains("not valid YAML"))
-        #expect(OpenAISDKClient().check(home: home, endpoint: endpoint) == .notConfigured)
+        #expect(SDKClient.openAI.check(home: home, endpoint: endpoint) == .notConfigured)
     }
 
     @Test("Unified diff: hunks with context, as diff -u prints them")
