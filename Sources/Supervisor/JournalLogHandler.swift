@@ -1,7 +1,42 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSystemd
 import Logging
+
+/// Where journal records go: libsystemd's `sd_journal_sendv` (journald's own socket; it passes records too large
+/// for one datagram through a memfd), or the native protocol on a datagram socket at another path (tests).
+package enum JournalSink: Sendable {
+    /// libsystemd, to `/run/systemd/journal/socket`.
+    case libsystemd
+    /// journald's native protocol on this socket.
+    case socket(JournalSocket)
+
+    /// Sends one record's fields; `false` when journald did not take it.
+    package func send(_ fields: [(name: String, value: String)]) -> Bool {
+        switch self {
+        case .socket(let socket):
+            return socket.send(JournalFields.encode(fields))
+        case .libsystemd:
+            // One buffer holding every `NAME=value` (values may hold newlines: sd_journal_sendv frames them itself).
+            var buffer: [UInt8] = []
+            var ranges: [Range<Int>] = []
+            for (name, value) in fields {
+                let start = buffer.count
+                buffer.append(contentsOf: name.utf8)
+                buffer.append(UInt8(ascii: "="))
+                buffer.append(contentsOf: value.utf8)
+                ranges.append(start..<buffer.count)
+            }
+            return buffer.withUnsafeMutableBytes { bytes in
+                var vectors = ranges.map { range in
+                    iovec(iov_base: bytes.baseAddress! + range.lowerBound, iov_len: range.count)
+                }
+                return sd_journal_sendv(&vectors, Int32(vectors.count)) >= 0
+            }
+        }
+    }
+}
 
 /// A datagram socket to journald speaking its native protocol (`/run/systemd/journal/socket` by default).
 ///
@@ -58,14 +93,19 @@ package struct JournalLogHandler: LogHandler {
     package var logLevel: Logger.Level
     /// Metadata attached to every record of this logger.
     package var metadata: Logger.Metadata = [:]
-    private let socket: JournalSocket
+    private let sink: JournalSink
 
-    /// Creates a handler sending to `socket`.
-    package init(label: String, level: Logger.Level, identifier: String = "rosettad", socket: JournalSocket) {
+    /// Creates a handler sending through `sink`.
+    package init(label: String, level: Logger.Level, identifier: String = "rosettad", sink: JournalSink) {
         self.label = label
         self.logLevel = level
         self.identifier = identifier
-        self.socket = socket
+        self.sink = sink
+    }
+
+    /// Creates a handler sending journald's native protocol to `socket`.
+    package init(label: String, level: Logger.Level, identifier: String = "rosettad", socket: JournalSocket) {
+        self.init(label: label, level: level, identifier: identifier, sink: .socket(socket))
     }
 
     /// Reads or writes one metadata entry.
@@ -81,7 +121,7 @@ package struct JournalLogHandler: LogHandler {
         let fields = JournalFields.fields(
             message: "\(event.message)", level: event.level, identifier: identifier, label: label, metadata: merged,
             file: event.file, function: event.function, line: event.line)
-        if socket.send(JournalFields.encode(fields)) { return }
+        if sink.send(fields) { return }
         var fallback = LineLogHandler(label: label, level: logLevel)
         fallback.metadata = metadata
         fallback.log(event: event)

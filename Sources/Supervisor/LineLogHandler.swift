@@ -69,14 +69,17 @@ package enum RosettaLogging {
     /// Installs the handler for every logger, at the level named by `ROSETTAD_LOG_LEVEL` (default `info`):
     /// `JournalLogHandler` under systemd's journal (or with `ROSETTAD_LOG=journal`), else `LineLogHandler`.
     ///
-    /// `ROSETTAD_JOURNAL_SOCKET` names another journal socket (for tests). Metrics are bootstrapped here too,
+    /// Records go through libsystemd's `sd_journal_sendv`; `ROSETTAD_JOURNAL_SOCKET` names another journal socket
+    /// that gets journald's native protocol directly (for tests). Metrics are bootstrapped here too,
     /// so that every recording point has its backend before the first request.
     package static func bootstrap(environment: [String: String]) {
         let level = environment["ROSETTAD_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         RosettaMetricsSystem.bootstrap()
         let destination = LogDestination.choose(environment: environment, standardError: LogDestination.standardErrorIdentity())
-        if destination == .journal, let socket = JournalSocket(path: environment["ROSETTAD_JOURNAL_SOCKET"] ?? JournalSocket.defaultPath) {
+        if destination == .journal, let path = environment["ROSETTAD_JOURNAL_SOCKET"], let socket = JournalSocket(path: path) {
             LoggingSystem.bootstrap { label in JournalLogHandler(label: label, level: level, socket: socket) }
+        } else if destination == .journal {
+            LoggingSystem.bootstrap { label in JournalLogHandler(label: label, level: level, sink: .libsystemd) }
         } else {
             LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: level) }
         }

@@ -100,4 +100,45 @@ struct JournalTests {
         let more = buffer.withUnsafeMutableBytes { recv(receiver, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
         #expect(more < 0)
     }
+
+    /// Through libsystemd: where no journald runs and we are root (CI), the test takes journald's socket path itself
+    /// and checks what `sd_journal_sendv` framed; where journald runs, the record must be accepted.
+    @Test func theHandlerReachesJournaldThroughLibsystemd() throws {
+        let path = "/run/systemd/journal/socket"
+        var existing = stat()
+        if lstat(path, &existing) == 0 {
+            #expect(JournalSink.libsystemd.send([("MESSAGE", "rosettad journal test"), ("PRIORITY", "7")]))
+            return
+        }
+        guard geteuid() == 0 else {
+            #expect(!JournalSink.libsystemd.send([("MESSAGE", "no journald here")]))
+            return
+        }
+        for directory in ["/run/systemd", "/run/systemd/journal"] where mkdir(directory, 0o755) != 0 {
+            #expect(errno == EEXIST)
+        }
+        let receiver = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        #expect(receiver >= 0)
+        defer { close(receiver); unlink(path) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { for (offset, byte) in path.utf8.enumerated() { $0[offset] = byte } }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(receiver, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(bound == 0)
+        var logger = Logger(label: "rosettad") { label in JournalLogHandler(label: label, level: .info, sink: .libsystemd) }
+        logger[metadataKey: "tenant.uid"] = "1002"
+        logger.warning("two\nlines", metadata: ["model": "gpt-4o", "duration_ms": "12"])
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let count = buffer.withUnsafeMutableBytes { recv(receiver, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        try #require(count > 0)
+        let fields = try #require(JournalFields.decode(Array(buffer.prefix(count))))
+        let byName = Dictionary(fields.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
+        #expect(byName["MESSAGE"] == "two\nlines")
+        #expect(byName["PRIORITY"] == "4")
+        #expect(byName["TENANT_UID"] == "1002")
+        #expect(byName["MODEL"] == "gpt-4o")
+        #expect(byName["DURATION_MS"] == "12")
+    }
 }
