@@ -91,6 +91,10 @@ package struct TunnelControlRoutes: ControlRouteExtension {
             throw GatewayError(.notFound, code: "route_not_found", message: "No tunnel route \(method.rawValue) \(route).")
         }
         let action = parts.first ?? "status"
+        if method == .GET, action == "status", parts.count < 2, tunnels.isEmpty {
+            // Listing no tunnels is an answer, not an error (`rosetta status` and `doctor` ask every time).
+            return ["tunnels": [], "message": .string(Self.noTunnelMessage)]
+        }
         let selected = try select(parts.count == 2 ? parts[1] : nil)
         switch (method, action) {
         case (.GET, "status"):
@@ -118,9 +122,11 @@ package struct TunnelControlRoutes: ControlRouteExtension {
         }
     }
 
+    static let noTunnelMessage = "No provider of this gateway uses an SSH tunnel (an argo provider with a 'tunnel:' section)."
+
     func select(_ name: String?) throws(GatewayError) -> [(String, SSHTunnel)] {
         guard !tunnels.isEmpty else {
-            throw GatewayError(.notFound, code: "no_tunnel", message: "No provider of this gateway uses an SSH tunnel (an argo provider with a 'tunnel:' section).")
+            throw GatewayError(.notFound, code: "no_tunnel", message: Self.noTunnelMessage)
         }
         if let name {
             guard let tunnel = tunnels[name] else {
