@@ -130,22 +130,3 @@ package struct GlobusTokenClient: GlobusTokenEndpoint {
         return json
     }
 }
-
-/// Wall-clock time, in seconds since the epoch with sub-second precision.
-package enum WallClock {
-    /// The current time.
-    @Sendable package static func now() -> Double {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-    }
-
-    /// A time as `2026-05-01T12:00:00Z`.
-    package static func iso8601(_ seconds: Double) -> String {
-        var time = time_t(seconds.rounded(.down))
-        var parts = tm()
-        gmtime_r(&time, &parts)
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
-    }
-}

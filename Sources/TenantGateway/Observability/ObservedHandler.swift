@@ -54,7 +54,7 @@ package struct ObservedHandler<Inner: GatewayRequestHandler>: GatewayRequestHand
             await inner.handle(request, writer: writer)
             return
         }
-        let startedAt = RequestLogRecord.nowMilliseconds()
+        let startedAt = WallClock.nowMilliseconds()
         let start = ContinuousClock.now
         let debug = await requestLog?.debug ?? false
         let observation = RequestObservation()

@@ -62,7 +62,7 @@ package struct RequestLogRecord: Sendable, Equatable {
     /// The record as one JSON object, keys in a fixed order.
     package var json: JSON {
         var object: JSONObject = [
-            "time": .string(Self.iso8601(milliseconds: startedAtMilliseconds)),
+            "time": .string(WallClock.iso8601(milliseconds: startedAtMilliseconds)),
             "request_id": .string(requestID),
             "method": .string(method),
             "path": .string(path),
@@ -83,26 +83,6 @@ package struct RequestLogRecord: Sendable, Equatable {
 
     /// The record as one line of the log (JSON and a newline).
     package var line: [UInt8] { json.bytes + [0x0A] }
-
-    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for milliseconds since the epoch.
-    package static func iso8601(milliseconds: Int64) -> String {
-        var seconds = time_t(milliseconds / 1000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(milliseconds % 1000), 3))Z"
-    }
-
-    /// The current time in milliseconds since the epoch.
-    package static func nowMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-    }
 }
 
 /// Removes secrets from what the debug switch logs: credential headers, key query parameters, key-named JSON
