@@ -69,16 +69,8 @@ struct JournalTests {
         var template = Array("/tmp/rosetta-journal-XXXXXX".utf8CString)
         let directory = String(cString: try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }))
         let path = directory + "/socket"
-        let receiver = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        #expect(receiver >= 0)
+        let receiver = try #require(Self.datagramReceiver(boundTo: path))
         defer { close(receiver); unlink(path) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { for (offset, byte) in path.utf8.enumerated() { $0[offset] = byte } }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(receiver, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        #expect(bound == 0)
         let journal = try #require(JournalSocket(path: path))
         var logger = Logger(label: "rosettad") { label in JournalLogHandler(label: label, level: .info, socket: journal) }
         logger[metadataKey: "tenant.uid"] = "1001"
@@ -117,16 +109,8 @@ struct JournalTests {
         for directory in ["/run/systemd", "/run/systemd/journal"] where mkdir(directory, 0o755) != 0 {
             #expect(errno == EEXIST)
         }
-        let receiver = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        #expect(receiver >= 0)
+        let receiver = try #require(Self.datagramReceiver(boundTo: path))
         defer { close(receiver); unlink(path) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { for (offset, byte) in path.utf8.enumerated() { $0[offset] = byte } }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(receiver, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        try #require(bound == 0)
         var logger = Logger(label: "rosettad") { label in JournalLogHandler(label: label, level: .info, sink: .libsystemd) }
         logger[metadataKey: "tenant.uid"] = "1002"
         logger.warning("two\nlines", metadata: ["model": "gpt-4o", "duration_ms": "12"])
@@ -140,5 +124,22 @@ struct JournalTests {
         #expect(byName["TENANT_UID"] == "1002")
         #expect(byName["MODEL"] == "gpt-4o")
         #expect(byName["DURATION_MS"] == "12")
+    }
+
+    /// A datagram socket bound to `path` (the journal's side of the protocol), or `nil` when it cannot be bound.
+    private static func datagramReceiver(boundTo path: String) -> Int32? {
+        let receiver = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        guard receiver >= 0 else { return nil }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { for (offset, byte) in path.utf8.enumerated() { $0[offset] = byte } }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(receiver, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else {
+            close(receiver)
+            return nil
+        }
+        return receiver
     }
 }
