@@ -114,6 +114,27 @@ struct FieldReader {
         return array
     }
 
+    /// A required member that is one string or an array of parts, read as a list: the string through `string`,
+    /// each part (a reader at `key[i]`; parts must be objects) through `part`.
+    func stringOrParts<Element>(
+        _ key: String, string: (String) -> Element, part readPart: (FieldReader) throws(GatewayError) -> Element
+    ) throws(GatewayError) -> [Element] {
+        guard let value = value(key) else { throw RequestProblem.missing(path(key)) }
+        switch value {
+        case .string(let text):
+            return [string(text)]
+        case .array(let values):
+            var elements: [Element] = []
+            elements.reserveCapacity(values.count)
+            for (index, element) in values.enumerated() {
+                elements.append(try readPart(FieldReader(element, path: path(key) + "[\(index)]")))
+            }
+            return elements
+        default:
+            throw RequestProblem.wrongType(path(key), expected: "a string or an array of content parts", found: value)
+        }
+    }
+
     /// An optional object member, as a reader.
     func object(_ key: String) throws(GatewayError) -> FieldReader? {
         guard let value = value(key) else { return nil }

@@ -191,58 +191,32 @@ package enum OpenAIChatRequestCodec {
 
     /// The text of a system, developer or tool message: a string or an array of text parts.
     static func textOnlyContent(_ message: FieldReader, required: Bool) throws(GatewayError) -> [String] {
-        guard let content = message.value("content") else {
-            if required { throw RequestProblem.missing(message.path("content")) }
-            return []
-        }
-        switch content {
-        case .string(let text):
-            return [text]
-        case .array(let parts):
-            var texts: [String] = []
-            texts.reserveCapacity(parts.count)
-            for (index, value) in parts.enumerated() {
-                let part = try FieldReader(value, path: message.path("content") + "[\(index)]")
-                let type = try part.requiredString("type")
-                guard type == "text" else {
-                    throw RequestProblem.unsupported(
-                        part.path("type"), "\(part.path("type")): only text parts are allowed in this message, but found \"\(type)\"")
-                }
-                texts.append(try part.requiredString("text"))
+        if !required, message.value("content") == nil { return [] }
+        return try message.stringOrParts("content", string: { $0 }) { part throws(GatewayError) in
+            let type = try part.requiredString("type")
+            guard type == "text" else {
+                throw RequestProblem.unsupported(
+                    part.path("type"), "\(part.path("type")): only text parts are allowed in this message, but found \"\(type)\"")
             }
-            return texts
-        default:
-            throw RequestProblem.wrongType(message.path("content"), expected: "a string or an array of content parts", found: content)
+            return try part.requiredString("text")
         }
     }
 
     static func userContent(_ message: FieldReader) throws(GatewayError) -> [ContentPart] {
-        guard let content = message.value("content") else { throw RequestProblem.missing(message.path("content")) }
-        switch content {
-        case .string(let text):
-            return [.text(text)]
-        case .array(let values):
-            var parts: [ContentPart] = []
-            parts.reserveCapacity(values.count)
-            for (index, value) in values.enumerated() {
-                let part = try FieldReader(value, path: message.path("content") + "[\(index)]")
-                let type = try part.requiredString("type")
-                switch type {
-                case "text":
-                    parts.append(.text(try part.requiredString("text")))
-                case "image_url":
-                    parts.append(.image(try imageSource(part)))
-                case "input_audio", "file":
-                    throw RequestProblem.unsupported(
-                        part.path("type"),
-                        "\(part.path("type")): \"\(type)\" parts are not supported by the Anthropic Messages API this model is served through; send text and images only")
-                default:
-                    throw RequestProblem.invalidValue(part.path("type"), "must be \"text\" or \"image_url\", but it is \"\(type)\"")
-                }
+        try message.stringOrParts("content", string: ContentPart.text) { part throws(GatewayError) -> ContentPart in
+            let type = try part.requiredString("type")
+            switch type {
+            case "text":
+                return .text(try part.requiredString("text"))
+            case "image_url":
+                return .image(try imageSource(part))
+            case "input_audio", "file":
+                throw RequestProblem.unsupported(
+                    part.path("type"),
+                    "\(part.path("type")): \"\(type)\" parts are not supported by the Anthropic Messages API this model is served through; send text and images only")
+            default:
+                throw RequestProblem.invalidValue(part.path("type"), "must be \"text\" or \"image_url\", but it is \"\(type)\"")
             }
-            return parts
-        default:
-            throw RequestProblem.wrongType(message.path("content"), expected: "a string or an array of content parts", found: content)
         }
     }
 

@@ -161,47 +161,20 @@ package enum ResponsesRequestCodec {
 
     /// The texts of a message whose content is a string or a list of text parts of the allowed types.
     static func textContent(_ item: FieldReader, allowedTypes: Set<String>) throws(GatewayError) -> [String] {
-        guard let content = item.value("content") else { throw RequestProblem.missing(item.path("content")) }
-        switch content {
-        case .string(let text):
-            return [text]
-        case .array(let values):
-            var texts: [String] = []
-            for (index, value) in values.enumerated() {
-                let part = try FieldReader(value, path: item.path("content") + "[\(index)]")
-                let type = try part.requiredString("type")
-                guard allowedTypes.contains(type) else {
-                    throw RequestProblem.unsupported(
-                        part.path("type"), "\(part.path("type")): \"\(type)\" parts are not allowed in this message; allowed: \(allowedTypes.sorted().joined(separator: ", "))")
-                }
-                if let text = try part.string("text") {
-                    texts.append(text)
-                } else {
-                    texts.append(try part.requiredString("refusal"))
-                }
+        try item.stringOrParts("content", string: { $0 }) { part throws(GatewayError) in
+            let type = try part.requiredString("type")
+            guard allowedTypes.contains(type) else {
+                throw RequestProblem.unsupported(
+                    part.path("type"), "\(part.path("type")): \"\(type)\" parts are not allowed in this message; allowed: \(allowedTypes.sorted().joined(separator: ", "))")
             }
-            return texts
-        default:
-            throw RequestProblem.wrongType(item.path("content"), expected: "a string or an array of content parts", found: content)
+            if let text = try part.string("text") { return text }
+            return try part.requiredString("refusal")
         }
     }
 
     /// A user message's text and images.
     static func userContent(_ item: FieldReader) throws(GatewayError) -> [ContentPart] {
-        guard let content = item.value("content") else { throw RequestProblem.missing(item.path("content")) }
-        switch content {
-        case .string(let text):
-            return [.text(text)]
-        case .array(let values):
-            var parts: [ContentPart] = []
-            for (index, value) in values.enumerated() {
-                let part = try FieldReader(value, path: item.path("content") + "[\(index)]")
-                parts.append(try inputPart(part))
-            }
-            return parts
-        default:
-            throw RequestProblem.wrongType(item.path("content"), expected: "a string or an array of content parts", found: content)
-        }
+        try item.stringOrParts("content", string: ContentPart.text, part: inputPart)
     }
 
     /// One `input_text` or `input_image` part.
@@ -224,19 +197,7 @@ package enum ResponsesRequestCodec {
 
     /// A tool output: a string, or a list of input_text / input_image parts.
     static func toolOutput(_ item: FieldReader) throws(GatewayError) -> [ContentPart] {
-        guard let output = item.value("output") else { throw RequestProblem.missing(item.path("output")) }
-        switch output {
-        case .string(let text):
-            return [.text(text)]
-        case .array(let values):
-            var parts: [ContentPart] = []
-            for (index, value) in values.enumerated() {
-                parts.append(try inputPart(FieldReader(value, path: item.path("output") + "[\(index)]")))
-            }
-            return parts
-        default:
-            throw RequestProblem.wrongType(item.path("output"), expected: "a string or an array of content parts", found: output)
-        }
+        try item.stringOrParts("output", string: ContentPart.text, part: inputPart)
     }
 
     /// Function tools as they are; custom tools as function tools taking one string, `input`.
